@@ -1,0 +1,5 @@
+"""ErrorLogger: a Dask worker plugin that logs every task that fails on a worker."""
+
+from .plugins import ErrorLogger
+
+__all__ = ["ErrorLogger"]

@@ -1,0 +1,301 @@
+"""Talking to Dask schedulers: register plugins, read identity, keep our records.
+
+Everything here goes over distributed's raw RPC (a connection pool, no ``Client``),
+because a ``Client`` of one distributed version may refuse a scheduler of another while
+plain RPC messages are understood in every direction. Every call is bounded by a
+timeout: a worker stuck in a plugin's ``setup`` can make a registration hang.
+
+The client never unpickles what a scheduler sends back; errors are read from the text
+that distributed puts beside every pickled exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from distributed.comm.core import CommClosedError
+from distributed.core import ConnectionPool
+
+from .spec import PluginKind
+
+logger = logging.getLogger(__name__)
+
+# Where the operator keeps its bookkeeping in the scheduler's metadata store.
+RECORDS_KEY = ("dask-plugin-operator", "plugins")
+
+# Registration waits for every worker's setup (pip installs, restarts): give it longer.
+REGISTER_TIMEOUT_FACTOR = 6.0
+
+# distributed raises ValueError with these words when a name is not registered.
+_ABSENT_MARKS = ("does not exist", "Could not find plugin")
+
+
+class SchedulerUnreachable(Exception):
+    """The scheduler could not be reached or did not answer in time."""
+
+    def __init__(self, address: str, cause: str) -> None:
+        super().__init__(f"Scheduler {address} is unreachable: {cause}")
+        self.address = address
+        self.cause = cause
+
+
+class SchedulerCallFailed(Exception):
+    """The scheduler answered a call with an error raised by its handler."""
+
+    def __init__(self, address: str, op: str, text: str) -> None:
+        super().__init__(f"Scheduler {address} failed {op}: {text}")
+        self.address = address
+        self.op = op
+        self.text = text
+
+
+@dataclass(frozen=True)
+class SchedulerIdentity:
+    """Who a scheduler is; ``id`` and ``started`` change when it restarts."""
+
+    id: str
+    started: float
+    address: str
+    workers: int
+    nannies: int
+    python: str | None
+    distributed: str | None
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    """What one register or unregister call did, worker by worker.
+
+    Worker and nanny plugins report per worker address; a scheduler plugin reports
+    under the scheduler's own address.
+    """
+
+    kind: PluginKind
+    name: str
+    ok: tuple[str, ...] = ()
+    failed: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def first_error(self) -> str | None:
+        """The error text of the first failed address, in address order."""
+        for address in sorted(self.failed):
+            return self.failed[address]
+        return None
+
+
+@dataclass(frozen=True)
+class PluginRecord:
+    """The operator's note, kept on the scheduler, of what it registered there."""
+
+    name: str
+    kind: PluginKind
+    content_hash: str
+    generation: int
+    seq: int
+    registered_at: str
+
+    def to_message(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "contentHash": self.content_hash,
+            "generation": self.generation,
+            "seq": self.seq,
+            "registeredAt": self.registered_at,
+        }
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> PluginRecord:
+        return cls(
+            name=str(message["name"]),
+            kind=message["kind"],
+            content_hash=str(message["contentHash"]),
+            generation=int(message["generation"]),
+            seq=int(message["seq"]),
+            registered_at=str(message["registeredAt"]),
+        )
+
+
+class SchedulerClient:
+    """One scheduler, reached over a small pool of reused connections."""
+
+    def __init__(
+        self, address: str, timeout: float = 10.0, *, register_timeout: float | None = None
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.register_timeout = register_timeout or timeout * REGISTER_TIMEOUT_FACTOR
+        self._connections: ConnectionPool | None = None
+
+    async def identity(self) -> SchedulerIdentity:
+        """The scheduler's id, start time, worker and nanny counts and versions."""
+        info = await self._call("identity")
+        workers = info.get("workers", {})
+        nannies = sum(1 for worker in workers.values() if worker.get("nanny"))
+        python, distributed = await self._versions()
+        return SchedulerIdentity(
+            id=str(info["id"]),
+            started=float(info.get("started", 0.0)),
+            address=str(info.get("address", self.address)),
+            workers=int(info.get("n_workers", len(workers))),
+            nannies=nannies,
+            python=python,
+            distributed=distributed,
+        )
+
+    async def register(self, kind: PluginKind, name: str, payload: bytes) -> RegistrationResult:
+        """Register (or replace) a plugin; the result says which workers set it up."""
+        # idempotent=False always: replacing is the point. distributed 2024.12 takes it
+        # as optional, 2026.8 requires it; both accept it given.
+        op = f"register_{kind}_plugin"
+        try:
+            answer = await self._call(
+                op, plugin=payload, name=name, idempotent=False, timeout=self.register_timeout
+            )
+        except SchedulerCallFailed as error:
+            return _failed(kind, name, self.address, error.text)
+        if kind == "scheduler":
+            return RegistrationResult(kind, name, ok=(self.address,))
+        return _per_worker_result(kind, name, answer)
+
+    async def unregister(self, kind: PluginKind, name: str) -> RegistrationResult:
+        """Remove a plugin; a name the scheduler does not hold is no error."""
+        op = f"unregister_{kind}_plugin"
+        try:
+            answer = await self._call(op, name=name, timeout=self.register_timeout)
+        except SchedulerCallFailed as error:
+            if any(mark in error.text for mark in _ABSENT_MARKS):
+                return RegistrationResult(kind, name)
+            return _failed(kind, name, self.address, error.text)
+        if kind == "scheduler":
+            return RegistrationResult(kind, name, ok=(self.address,))
+        return _per_worker_result(kind, name, answer)
+
+    async def records(self) -> dict[str, PluginRecord]:
+        """Our records kept on the scheduler, by plugin name; empty after a restart."""
+        stored = await self._call("get_metadata", keys=list(RECORDS_KEY), default={})
+        records = {}
+        for name, message in (stored or {}).items():
+            if message is not None:  # None marks a dropped record.
+                records[name] = PluginRecord.from_message(message)
+        return records
+
+    async def save_record(self, record: PluginRecord) -> None:
+        keys = [*RECORDS_KEY, record.name]
+        await self._call("set_metadata", keys=keys, value=record.to_message())
+
+    async def drop_record(self, name: str) -> None:
+        # set_metadata cannot delete a key; None keeps the call a single atomic write.
+        await self._call("set_metadata", keys=[*RECORDS_KEY, name], value=None)
+
+    async def close(self) -> None:
+        if self._connections is not None:
+            connections, self._connections = self._connections, None
+            await connections.close()
+
+    async def _versions(self) -> tuple[str | None, str | None]:
+        """Python and distributed versions of the scheduler, if it tells them."""
+        try:
+            versions = await self._call("versions")
+        except SchedulerCallFailed:
+            return None, None
+        host = versions.get("host", {}) if isinstance(versions, dict) else {}
+        packages = versions.get("packages", {}) if isinstance(versions, dict) else {}
+        python = host.get("python") or packages.get("python")
+        if isinstance(python, str):
+            python = ".".join(python.split(".")[:3])
+        return python, packages.get("distributed")
+
+    async def _call(self, op: str, *, timeout: float | None = None, **message: Any) -> Any:
+        """Send one message and read its answer, within ``timeout`` seconds."""
+        limit = timeout or self.timeout
+        try:
+            return await asyncio.wait_for(self._exchange(op, message), limit)
+        except asyncio.TimeoutError:
+            raise SchedulerUnreachable(
+                self.address, f"no answer to {op} within {limit:g} s"
+            ) from None
+        except (OSError, CommClosedError, ValueError, TypeError) as error:
+            # distributed raises ValueError/TypeError for malformed addresses.
+            raise SchedulerUnreachable(
+                self.address, f"{op} failed: {type(error).__name__}: {error}"
+            ) from error
+
+    async def _exchange(self, op: str, message: dict[str, Any]) -> Any:
+        # A pooled connection may have been closed by a scheduler that restarted since;
+        # that shows only on use, so one fresh connection is tried before giving up.
+        try:
+            answer = await self._exchange_once(op, message)
+        except CommClosedError:
+            connections = await self._pool()
+            connections.remove(self.address)
+            answer = await self._exchange_once(op, message)
+        if isinstance(answer, dict) and answer.get("status") in ("error", "uncaught-error"):
+            text = str(answer.get("exception_text") or answer)
+            raise SchedulerCallFailed(self.address, op, text)
+        return answer
+
+    async def _exchange_once(self, op: str, message: dict[str, Any]) -> Any:
+        connections = await self._pool()
+        comm = await connections.connect(self.address)
+        try:
+            request = {"op": op, "reply": True, **message}
+            await comm.write(request, on_error="raise")  # type: ignore[no-untyped-call]
+            return await comm.read()  # type: ignore[no-untyped-call]
+        except BaseException:
+            # A half-used connection cannot be reused: its next read would be ours.
+            comm.abort()  # type: ignore[no-untyped-call]
+            raise
+        finally:
+            connections.reuse(self.address, comm)
+
+    async def _pool(self) -> ConnectionPool:
+        if self._connections is None:
+            # deserialize=False: answers stay bytes, nothing from a cluster is unpickled.
+            connections = ConnectionPool(limit=4, deserialize=False, timeout=self.timeout)
+            await connections.start()
+            self._connections = connections
+        return self._connections
+
+
+class SchedulerPool:
+    """The operator's scheduler clients, one per address, closed together."""
+
+    def __init__(self, timeout: float = 10.0, *, register_timeout: float | None = None) -> None:
+        self.timeout = timeout
+        self.register_timeout = register_timeout
+        self._clients: dict[str, SchedulerClient] = {}
+
+    def client(self, address: str) -> SchedulerClient:
+        if address not in self._clients:
+            self._clients[address] = SchedulerClient(
+                address, self.timeout, register_timeout=self.register_timeout
+            )
+        return self._clients[address]
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+
+
+def _per_worker_result(kind: PluginKind, name: str, answer: Any) -> RegistrationResult:
+    """Split a scheduler's {worker address: answer} into OK and failed workers."""
+    ok: list[str] = []
+    failed: dict[str, str] = {}
+    for address, response in (answer or {}).items():
+        status = response.get("status") if isinstance(response, dict) else response
+        if status == "OK":
+            ok.append(address)
+        elif isinstance(response, dict):
+            failed[address] = str(response.get("exception_text") or response)
+        else:
+            failed[address] = str(response)
+    return RegistrationResult(kind, name, tuple(sorted(ok)), MappingProxyType(failed))
+
+
+def _failed(kind: PluginKind, name: str, address: str, text: str) -> RegistrationResult:
+    return RegistrationResult(kind, name, failed=MappingProxyType({address: text}))
