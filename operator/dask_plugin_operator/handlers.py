@@ -1,0 +1,103 @@
+"""Kopf handlers: they translate watch events into calls on the operator's runtime.
+
+Nothing here decides anything; see ``runtime`` for what each event leads to. Kopf's own
+bookkeeping goes under ``plugins.dask.org`` so that it never mixes with that of the
+dask-kubernetes operator, which is also built on Kopf and watches the same DaskClusters.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from . import metrics
+from .config import OperatorConfig
+from .kube import KubeApi
+from .runtime import Runtime
+
+PREFIX = "plugins.dask.org"
+WORKERPLUGINS = ("plugins.dask.org", "v1alpha1", "workerplugins")
+DASKCLUSTERS = ("kubernetes.dask.org", "v1", "daskclusters")
+SCHEDULER_LABELS = {"dask.org/component": "scheduler"}
+
+
+def _key(body: kopf.Body) -> tuple[str, str]:
+    return (body.metadata.namespace or "default", body.metadata.name or "")
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo,
+                logger: kopf.Logger, **_: Any) -> None:
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration")
+    settings.posting.level = logging.WARNING  # our milestones are posted by the reporter
+
+    config: OperatorConfig = memo.get("config") or OperatorConfig()
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    memo["runtime"] = Runtime(config, KubeApi())
+    logger.info("The operator is running; every scheduler is checked every %g s.",
+                config.check_interval)
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is not None:
+        await runtime.close()
+
+
+@kopf.on.event(*WORKERPLUGINS)
+async def plugin_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
+                       **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    if type == "DELETED":
+        runtime.plugin_gone(_key(body))
+    else:
+        runtime.plugin_seen(body)
+
+
+@kopf.on.delete(*WORKERPLUGINS)
+async def plugin_deleted(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
+                         **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    key = _key(body)
+    stranded = await runtime.plugin_deleted(key)
+    if stranded:
+        logger.warning(
+            "The plugin stays registered on unreachable clusters %s; it is released "
+            "anyway, and those schedulers keep it until they restart.", ", ".join(stranded))
+    else:
+        logger.info("The plugin was unregistered from every cluster.")
+
+
+@kopf.on.event(*DASKCLUSTERS)
+async def cluster_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
+                        **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    if type == "DELETED":
+        await runtime.cluster_gone(_key(body))
+    else:
+        runtime.cluster_seen(body)
+
+
+@kopf.on.event("", "v1", "services", labels=SCHEDULER_LABELS)
+async def service_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
+                        **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    if type == "DELETED":
+        runtime.service_gone(body)
+    else:
+        runtime.service_seen(body)
+
+
+@kopf.on.event("", "v1", "pods", labels=SCHEDULER_LABELS)
+async def scheduler_pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
+                              **_: Any) -> None:
+    if type != "DELETED":
+        runtime: Runtime = memo["runtime"]
+        runtime.scheduler_pod_seen(body)

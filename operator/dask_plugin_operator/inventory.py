@@ -1,0 +1,153 @@
+"""What the operator knows about the world: plugins, clusters and scheduler Services.
+
+The Kopf handlers keep this in-memory view up to date from watch events; everything else
+reads it. Entries are indexed by namespace, because a namespaced WorkerPlugin only ever
+selects DaskClusters of its own namespace, and no lookup should grow with the number of
+objects elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from .addresses import SchedulerService, scheduler_address
+from .spec import PluginKind, PluginSpec, SpecError
+
+Key: TypeAlias = tuple[str, str]  # (namespace, name)
+
+
+@dataclass
+class PluginEntry:
+    """One WorkerPlugin resource as last seen, with its spec parsed once per generation."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: PluginSpec | None
+    error: SpecError | None
+    kind: PluginKind | None = None
+    content_hash: str | None = None
+    deleting: bool = False
+    status: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> Key:
+        return (self.namespace, self.name)
+
+    @property
+    def scheduler_name(self) -> str:
+        """The name the plugin carries on schedulers; the prefix avoids hand-made ones."""
+        return f"dask-plugin-operator/{self.namespace}/{self.name}"
+
+    @property
+    def reference(self) -> dict[str, str]:
+        """An object reference for Events about this plugin."""
+        return {
+            "apiVersion": "plugins.dask.org/v1alpha1",
+            "kind": "WorkerPlugin",
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+        }
+
+    def selects(self, cluster: ClusterEntry) -> bool:
+        if self.spec is None or cluster.namespace != self.namespace:
+            return False
+        return self.spec.selector.matches(cluster.labels)
+
+
+@dataclass
+class ClusterEntry:
+    """One DaskCluster as last seen: only what selection and addressing need."""
+
+    namespace: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    phase: str | None = None
+
+    @property
+    def key(self) -> Key:
+        return (self.namespace, self.name)
+
+
+def cluster_from_body(body: Mapping[str, Any]) -> ClusterEntry:
+    metadata = body.get("metadata") or {}
+    status = body.get("status") or {}
+    return ClusterEntry(
+        namespace=metadata.get("namespace", "default"),
+        name=metadata.get("name", ""),
+        labels=dict(metadata.get("labels") or {}),
+        annotations=dict(metadata.get("annotations") or {}),
+        phase=status.get("phase"),
+    )
+
+
+class Inventory:
+    """Plugins, clusters and scheduler Services, indexed by namespace."""
+
+    def __init__(self) -> None:
+        self._plugins: dict[str, dict[str, PluginEntry]] = defaultdict(dict)
+        self._clusters: dict[str, dict[str, ClusterEntry]] = defaultdict(dict)
+        self._services: dict[Key, SchedulerService] = {}
+
+    # Plugins.
+
+    def plugin(self, key: Key) -> PluginEntry | None:
+        return self._plugins[key[0]].get(key[1])
+
+    def put_plugin(self, entry: PluginEntry) -> None:
+        self._plugins[entry.namespace][entry.name] = entry
+
+    def drop_plugin(self, key: Key) -> PluginEntry | None:
+        return self._plugins[key[0]].pop(key[1], None)
+
+    def plugins_in(self, namespace: str) -> list[PluginEntry]:
+        return list(self._plugins[namespace].values())
+
+    def all_plugins(self) -> Iterator[PluginEntry]:
+        for by_name in self._plugins.values():
+            yield from by_name.values()
+
+    # Clusters.
+
+    def cluster(self, key: Key) -> ClusterEntry | None:
+        return self._clusters[key[0]].get(key[1])
+
+    def put_cluster(self, entry: ClusterEntry) -> None:
+        self._clusters[entry.namespace][entry.name] = entry
+
+    def drop_cluster(self, key: Key) -> ClusterEntry | None:
+        return self._clusters[key[0]].pop(key[1], None)
+
+    def clusters_in(self, namespace: str) -> list[ClusterEntry]:
+        return list(self._clusters[namespace].values())
+
+    def all_clusters(self) -> Iterator[ClusterEntry]:
+        for by_name in self._clusters.values():
+            yield from by_name.values()
+
+    def clusters_selected_by(self, plugin: PluginEntry) -> list[ClusterEntry]:
+        return [c for c in self.clusters_in(plugin.namespace) if plugin.selects(c)]
+
+    # Scheduler Services, keyed by the cluster they belong to.
+
+    def put_service(self, service: SchedulerService) -> None:
+        self._services[(service.namespace, service.cluster)] = service
+
+    def drop_service(self, namespace: str, cluster: str) -> None:
+        self._services.pop((namespace, cluster), None)
+
+    def address_of(self, cluster: ClusterEntry) -> str | None:
+        return scheduler_address(cluster.annotations, self._services.get(cluster.key))
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """How many plugins and clusters are known, for metrics."""
+        plugins = sum(len(by_name) for by_name in self._plugins.values())
+        clusters = sum(len(by_name) for by_name in self._clusters.values())
+        return plugins, clusters

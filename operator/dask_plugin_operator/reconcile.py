@@ -1,0 +1,277 @@
+"""One pass over one DaskCluster: make its scheduler hold exactly the plugins it should.
+
+A pass reads what the scheduler holds (its identity and the operator's records kept on
+it), plans the difference, carries the plan out and records an outcome per plugin. It is
+idempotent: running it twice in a row does nothing the second time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from . import metrics
+from .inventory import ClusterEntry, Inventory, Key, PluginEntry
+from .payload import build_payload
+from .plan import Plan, Register, Unregister, Wanted, plan_scheduler
+from .scheduler import (
+    PluginRecord,
+    RegistrationResult,
+    SchedulerClient,
+    SchedulerIdentity,
+    SchedulerUnreachable,
+)
+from .status import ClusterOutcome, ClusterState
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A change worth an Event on a plugin."""
+
+    plugin: PluginEntry
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+Outcomes = dict[Key, dict[str, ClusterOutcome]]
+Notify = Callable[[Key], None]
+Announce = Callable[[Report], None]
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ClusterPass:
+    """The work of one pass; construct, then ``await run()``."""
+
+    def __init__(
+        self,
+        cluster: ClusterEntry,
+        inventory: Inventory,
+        client: SchedulerClient,
+        outcomes: Outcomes,
+        changed: Notify,
+        announce: Announce,
+    ) -> None:
+        self.cluster = cluster
+        self.inventory = inventory
+        self.client = client
+        self.outcomes = outcomes
+        self.changed = changed
+        self.announce = announce
+        self.name = f"{cluster.namespace}/{cluster.name}"
+
+    async def run(self) -> None:
+        """Bring the scheduler in line; raises SchedulerUnreachable if it does not answer."""
+        wanted, unwanted = self._desired()
+        try:
+            identity = await self.client.identity()
+            records = await self.client.records()
+        except SchedulerUnreachable as exc:
+            self._mark_unreachable(wanted, str(exc))
+            raise
+
+        plan = plan_scheduler([w for _, w in wanted], unwanted, records)
+        if not plan.is_empty:
+            logger.info(
+                "Cluster %s: %d plugin change(s) to make on scheduler %s.",
+                self.name, len(plan.steps), identity.id,
+            )
+        await self._carry_out(plan, identity, records, wanted, unwanted)
+
+    def _desired(self) -> tuple[list[tuple[PluginEntry, Wanted]], dict[str, PluginEntry]]:
+        wanted: list[tuple[PluginEntry, Wanted]] = []
+        unwanted: dict[str, PluginEntry] = {}
+        for plugin in self.inventory.plugins_in(self.cluster.namespace):
+            if plugin.spec is None:
+                continue  # an invalid spec leaves whatever was registered alone
+            if plugin.deleting or not plugin.selects(self.cluster):
+                unwanted[plugin.scheduler_name] = plugin
+                continue
+            assert plugin.kind is not None and plugin.content_hash is not None
+            wanted.append((plugin, Wanted(
+                plugin.scheduler_name, plugin.kind, plugin.content_hash, plugin.generation
+            )))
+        wanted.sort(key=lambda pair: (pair[0].spec.priority if pair[0].spec else 0,
+                                      pair[0].name))
+        return wanted, unwanted
+
+    async def _carry_out(
+        self,
+        plan: Plan,
+        identity: SchedulerIdentity,
+        records: Mapping[str, PluginRecord],
+        wanted: list[tuple[PluginEntry, Wanted]],
+        unwanted: Mapping[str, PluginEntry],
+    ) -> None:
+        by_name = {w.name: plugin for plugin, w in wanted}
+        next_seq = max((r.seq for r in records.values()), default=0) + 1
+
+        for step in plan.steps:
+            if isinstance(step, Unregister):
+                await self._unregister(step, unwanted.get(step.name))
+                continue
+            seq = records[step.plugin.name].seq if step.why == "changed" else next_seq
+            if step.why != "changed":
+                next_seq += 1
+            await self._register(by_name[step.plugin.name], step, identity, seq)
+
+        for plugin_wanted in plan.in_place:
+            self._keep(by_name[plugin_wanted.name], plugin_wanted, identity)
+
+    async def _register(
+        self, plugin: PluginEntry, step: Register, identity: SchedulerIdentity, seq: int
+    ) -> None:
+        assert plugin.spec is not None
+        labels = (plugin.namespace, plugin.name, self.cluster.name)
+        started = time.monotonic()
+        try:
+            payload = build_payload(plugin.scheduler_name, plugin.spec)
+            result = await self.client.register(step.plugin.kind, step.plugin.name, payload)
+        except SchedulerUnreachable:
+            raise
+        except Exception as exc:
+            metrics.REGISTRATION_FAILURES.labels(*labels).inc()
+            self._record(plugin, "Error", f"The scheduler refused the plugin: {exc}",
+                         identity, reason="RegistrationFailed")
+            return
+        finally:
+            metrics.REGISTRATION_SECONDS.labels(*labels).observe(time.monotonic() - started)
+
+        metrics.REGISTRATIONS.labels(*labels).inc()
+        await self.client.save_record(PluginRecord(
+            name=step.plugin.name, kind=step.plugin.kind,
+            content_hash=step.plugin.content_hash, generation=plugin.generation,
+            seq=seq, registered_at=now_iso(),
+        ))
+        self._record_registration(plugin, step, identity, result)
+
+    def _record_registration(
+        self,
+        plugin: PluginEntry,
+        step: Register,
+        identity: SchedulerIdentity,
+        result: RegistrationResult,
+    ) -> None:
+        kind = step.plugin.kind
+        ok, failed = len(result.ok), len(result.failed)
+        counts = dict(workers_ok=ok, workers_failed=failed,
+                      first_error=result.first_error(), last_registered=now_iso())
+
+        if failed:
+            metrics.REGISTRATION_FAILURES.labels(
+                plugin.namespace, plugin.name, self.cluster.name).inc()
+            message = (f"Setup failed on {failed} of {ok + failed} {kind}s: "
+                       f"{result.first_error()}")
+            self._record(plugin, "Failed", message, identity, reason="SetupFailed", **counts)
+        elif kind == "nanny" and identity.workers > 0 and identity.nannies == 0:
+            message = ("Registered, but no worker of this cluster runs under a nanny, "
+                       "so the nanny plugin runs nowhere.")
+            self._record(plugin, "NotApplied", message, identity, reason="NotApplied",
+                         **counts)
+        else:
+            where = "the scheduler" if kind == "scheduler" else f"{ok} {kind}(s)"
+            message = f"Registered ({step.why}); set up on {where}."
+            self._record(plugin, "Registered", message, identity, reason="Registered",
+                         **counts)
+
+    def _keep(self, plugin: PluginEntry, wanted: Wanted, identity: SchedulerIdentity) -> None:
+        before = self._outcome(plugin) or _outcome_from_status(plugin, self.cluster.name)
+        if before is not None and before.scheduler_id == identity.id:
+            refreshed = replace(before, generation=plugin.generation, address=self.client.address)
+            self._store(plugin, refreshed)
+            return
+        self._record(plugin, "Registered", "Registered; already in place on the scheduler.",
+                     identity, reason=None)
+
+    async def _unregister(self, step: Unregister, plugin: PluginEntry | None) -> None:
+        await self.client.unregister(step.kind, step.name)
+        await self.client.drop_record(step.name)
+        if plugin is None:
+            return
+
+        metrics.UNREGISTRATIONS.labels(plugin.namespace, plugin.name, self.cluster.name).inc()
+        outcomes = self.outcomes.get(plugin.key, {})
+        outcomes.pop(self.cluster.name, None)
+        self.changed(plugin.key)
+        why = "was deleted" if plugin.deleting else "no longer selects it"
+        logger.info("Plugin %s/%s unregistered from cluster %s: the plugin %s.",
+                    plugin.namespace, plugin.name, self.name, why)
+        self.announce(Report(plugin, "Normal", "Unregistered",
+                             f"Unregistered from cluster {self.cluster.name}: the plugin {why}."))
+
+    def _mark_unreachable(
+        self, wanted: list[tuple[PluginEntry, Wanted]], cause: str
+    ) -> None:
+        for plugin, _ in wanted:
+            before = self._outcome(plugin)
+            message = f"The scheduler does not answer: {cause}"
+            if before is not None and before.state == "Unreachable":
+                continue  # already reported; retries must not flood status or Events
+            self._record(plugin, "Unreachable", message, None, reason="SchedulerUnreachable")
+
+    def _record(
+        self,
+        plugin: PluginEntry,
+        state: ClusterState,
+        message: str,
+        identity: SchedulerIdentity | None,
+        reason: str | None,
+        **counts: Any,
+    ) -> None:
+        before = self._outcome(plugin)
+        if identity is None and before is not None:
+            counts = dict(workers_ok=before.workers_ok, workers_failed=before.workers_failed,
+                          first_error=before.first_error,
+                          last_registered=before.last_registered) | counts
+        outcome = ClusterOutcome(
+            cluster=self.cluster.name, state=state, generation=plugin.generation,
+            message=message, address=self.client.address,
+            scheduler_id=identity.id if identity else (before.scheduler_id if before else None),
+            **counts,
+        )
+        self._store(plugin, outcome)
+        if reason is not None:
+            self._announce(plugin, state, reason, message)
+
+    def _announce(self, plugin: PluginEntry, state: ClusterState, reason: str,
+                  message: str) -> None:
+        text = f"Cluster {self.cluster.name}: {message}"
+        level = logging.INFO if state == "Registered" else logging.WARNING
+        logger.log(level, "Plugin %s/%s on cluster %s: %s",
+                   plugin.namespace, plugin.name, self.name, message)
+        event_type = "Normal" if state == "Registered" else "Warning"
+        self.announce(Report(plugin, event_type, reason, text))
+
+    def _outcome(self, plugin: PluginEntry) -> ClusterOutcome | None:
+        return self.outcomes.get(plugin.key, {}).get(self.cluster.name)
+
+    def _store(self, plugin: PluginEntry, outcome: ClusterOutcome) -> None:
+        if self._outcome(plugin) != outcome:
+            self.outcomes.setdefault(plugin.key, {})[self.cluster.name] = outcome
+            self.changed(plugin.key)
+
+
+def _outcome_from_status(plugin: PluginEntry, cluster: str) -> ClusterOutcome | None:
+    """What the status said before an operator restart, so worker counts survive it."""
+    for entry in plugin.status.get("clusters") or []:
+        if entry.get("name") == cluster and entry.get("state") == "Registered":
+            return ClusterOutcome(
+                cluster=cluster, state="Registered", generation=plugin.generation,
+                message=str(entry.get("message", "Registered.")),
+                address=entry.get("schedulerAddress"),
+                scheduler_id=entry.get("schedulerId"),
+                workers_ok=entry.get("workersOk"),
+                workers_failed=entry.get("workersFailed"),
+                first_error=entry.get("firstError"),
+                last_registered=entry.get("lastRegistered"),
+            )
+    return None

@@ -1,0 +1,111 @@
+"""Status and Events: the operator's report on each WorkerPlugin.
+
+Passes only mark a plugin as changed; one writer composes and patches its status shortly
+after, so a burst of changes on many clusters becomes one write, and a status equal to
+the one last written is not written again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from .inventory import Inventory, Key, PluginEntry
+from .kube import KubeApi
+from .reconcile import Outcomes, Report, now_iso
+from .status import compose_status
+
+logger = logging.getLogger(__name__)
+
+DEBOUNCE_SECONDS = 0.05
+
+
+class Reporter:
+    """Writes plugin status and posts Events, off the passes' critical path."""
+
+    def __init__(self, inventory: Inventory, outcomes: Outcomes, kube: KubeApi,
+                 concurrency: int = 8) -> None:
+        self._inventory = inventory
+        self._outcomes = outcomes
+        self._kube = kube
+        self._dirty: set[Key] = set()
+        self._wake = asyncio.Event()
+        self._written: dict[Key, dict[str, Any]] = {}
+        self._limit = asyncio.Semaphore(concurrency)
+        self._background: set[asyncio.Task[None]] = set()
+        self._task = asyncio.create_task(self._run(), name="status writer")
+
+    def changed(self, key: Key) -> None:
+        self._dirty.add(key)
+        self._wake.set()
+
+    def announce(self, report: Report) -> None:
+        self._spawn(self._kube.post_event(
+            report.plugin.reference, report.type, report.reason, report.message))
+
+    def announce_invalid(self, plugin: PluginEntry, message: str) -> None:
+        self.announce(Report(plugin, "Warning", "Invalid", message))
+        self.changed(plugin.key)
+
+    def forget(self, key: Key) -> None:
+        self._written.pop(key, None)
+        self._dirty.discard(key)
+
+    async def flush(self, key: Key) -> None:
+        """Write ``key``'s status now, e.g. before its finalizer is released."""
+        self._dirty.discard(key)
+        await self._write(key)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        for task in list(self._background):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, timeout=2)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(DEBOUNCE_SECONDS)
+            self._wake.clear()
+            batch, self._dirty = self._dirty, set()
+            await asyncio.gather(*(self._bounded_write(key) for key in batch))
+
+    async def _bounded_write(self, key: Key) -> None:
+        async with self._limit:
+            try:
+                await self._write(key)
+            except Exception as exc:
+                logger.warning("Status of plugin %s/%s was not written (%s); retrying soon.",
+                               *key, exc)
+                await asyncio.sleep(1)
+                self.changed(key)
+
+    async def _write(self, key: Key) -> None:
+        plugin = self._inventory.plugin(key)
+        if plugin is None:
+            return
+        matched = [c.name for c in self._inventory.clusters_selected_by(plugin)]
+        previous = self._written.get(key) or plugin.status
+        status = compose_status(plugin, matched, self._outcomes.get(key, {}), previous,
+                                now_iso())
+        if _same(status, previous):
+            return
+
+        patch = {name: None for name in previous if name not in status} | status
+        if await self._kube.patch_status(plugin.namespace, plugin.name, patch):
+            self._written[key] = status
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _same(status: Mapping[str, Any], previous: Mapping[str, Any]) -> bool:
+    return dict(status) == dict(previous)
+

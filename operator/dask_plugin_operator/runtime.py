@@ -1,0 +1,251 @@
+"""The operator's moving parts, wired together, and what each trigger does to them.
+
+Handlers call one method per kind of event; every method updates the inventory and
+pokes the clusters whose schedulers may now hold the wrong plugins. The passes do the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from . import metrics
+from .addresses import CLUSTER_LABEL, parse_service
+from .config import OperatorConfig
+from .fleet import Fleet
+from .inventory import ClusterEntry, Inventory, Key, PluginEntry, cluster_from_body
+from .kube import KubeApi
+from .payload import content_hash, registration_kind
+from .reconcile import ClusterPass, Outcomes
+from .reporting import Reporter
+from .scheduler import SchedulerPool, SchedulerUnreachable
+from .spec import SpecError, parse_spec
+from .status import ClusterOutcome
+
+logger = logging.getLogger(__name__)
+
+
+def _key(body: Mapping[str, Any]) -> Key:
+    metadata = body.get("metadata") or {}
+    return (metadata.get("namespace") or "default", metadata.get("name", ""))
+
+
+class Runtime:
+    """Inventory, scheduler connections, cluster loops and the reporter of one operator."""
+
+    def __init__(self, config: OperatorConfig, kube: KubeApi) -> None:
+        self.config = config
+        self.inventory = Inventory()
+        self.outcomes: Outcomes = {}
+        self.pool = SchedulerPool(timeout=config.rpc_timeout)
+        self.reporter = Reporter(self.inventory, self.outcomes, kube)
+        self.fleet = Fleet(self._run_pass, config.concurrency)
+        self._pod_marks: dict[Key, tuple[Any, ...]] = {}
+        self._checker = asyncio.create_task(self._check_periodically(), name="periodic check")
+
+    async def close(self) -> None:
+        self._checker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._checker
+        await self.fleet.close()
+        await self.reporter.close()
+        await self.pool.close()
+
+    # WorkerPlugins.
+
+    def plugin_seen(self, body: Mapping[str, Any]) -> None:
+        key = _key(body)
+        metadata = body.get("metadata") or {}
+        before = self.inventory.plugin(key)
+        generation = int(metadata.get("generation") or 1)
+        uid = str(metadata.get("uid", ""))
+
+        if before is not None and (before.uid, before.generation) == (uid, generation):
+            before.status = dict(body.get("status") or {})
+            before.deleting = before.deleting or bool(metadata.get("deletionTimestamp"))
+            return
+
+        plugin = self._parse_plugin(key, uid, generation, body)
+        self.inventory.put_plugin(plugin)
+        self._update_gauges()
+        if plugin.error is not None:
+            self._report_invalid(plugin)
+        if before is not None or _status_is_stale(plugin):
+            self.reporter.changed(key)
+
+        for cluster in self._clusters_touched(before, plugin):
+            self.fleet.poke(cluster.key)
+
+    def plugin_gone(self, key: Key) -> None:
+        self.inventory.drop_plugin(key)
+        self.outcomes.pop(key, None)
+        self.reporter.forget(key)
+        self._update_gauges()
+
+    async def plugin_deleted(self, key: Key) -> list[str]:
+        """Unregister a deleted plugin everywhere; the clusters it could not leave."""
+        plugin = self.inventory.plugin(key)
+        if plugin is None:
+            return []
+        plugin.deleting = True
+        clusters = self.inventory.clusters_in(plugin.namespace)
+        results = await asyncio.gather(*(self._sync_bounded(c) for c in clusters))
+        return [cluster.name for cluster, ok in zip(clusters, results) if not ok]
+
+    async def _sync_bounded(self, cluster: ClusterEntry) -> bool:
+        try:
+            return await asyncio.wait_for(self.fleet.sync(cluster.key),
+                                          timeout=self.config.deletion_timeout)
+        except TimeoutError:
+            return False
+
+    def _parse_plugin(self, key: Key, uid: str, generation: int,
+                      body: Mapping[str, Any]) -> PluginEntry:
+        status = dict(body.get("status") or {})
+        deleting = bool((body.get("metadata") or {}).get("deletionTimestamp"))
+        try:
+            spec = parse_spec(body.get("spec") or {})
+        except SpecError as error:
+            return PluginEntry(key[0], key[1], uid, generation, None, error,
+                               deleting=deleting, status=status)
+        return PluginEntry(
+            key[0], key[1], uid, generation, spec, None,
+            kind=registration_kind(spec), content_hash=content_hash(spec),
+            deleting=deleting, status=status,
+        )
+
+    def _clusters_touched(self, before: PluginEntry | None,
+                          after: PluginEntry) -> list[ClusterEntry]:
+        return [
+            cluster for cluster in self.inventory.clusters_in(after.namespace)
+            if after.selects(cluster) or (before is not None and before.selects(cluster))
+        ]
+
+    def _report_invalid(self, plugin: PluginEntry) -> None:
+        message = f"The spec cannot be used: {plugin.error}. Nothing was changed on any " \
+                  "cluster; fix the spec and apply it again."
+        logger.warning("Plugin %s/%s (generation %d): %s", plugin.namespace, plugin.name,
+                       plugin.generation, message)
+        self.reporter.announce_invalid(plugin, message)
+
+    # DaskClusters.
+
+    def cluster_seen(self, body: Mapping[str, Any]) -> None:
+        cluster = cluster_from_body(body)
+        before = self.inventory.cluster(cluster.key)
+        self.inventory.put_cluster(cluster)
+        if before is not None and before == cluster:
+            return
+
+        self._update_gauges()
+        for plugin in self.inventory.plugins_in(cluster.namespace):
+            if before is None or plugin.selects(before) != plugin.selects(cluster):
+                self.reporter.changed(plugin.key)
+        self.fleet.poke(cluster.key)
+
+    async def cluster_gone(self, key: Key) -> None:
+        cluster = self.inventory.drop_cluster(key)
+        await self.fleet.forget(key)
+        self._update_gauges()
+        if cluster is None:
+            return
+        for plugin in self.inventory.plugins_in(cluster.namespace):
+            if self.outcomes.get(plugin.key, {}).pop(cluster.name, None) is not None \
+                    or plugin.selects(cluster):
+                self.reporter.changed(plugin.key)
+
+    # Scheduler Services and Pods.
+
+    def service_seen(self, body: Mapping[str, Any]) -> None:
+        service = parse_service(body)
+        if service is None:
+            return
+        self.inventory.put_service(service)
+        self._poke_known(service.namespace, service.cluster)
+
+    def service_gone(self, body: Mapping[str, Any]) -> None:
+        service = parse_service(body)
+        if service is None:
+            return
+        self.inventory.drop_service(service.namespace, service.cluster)
+        self._poke_known(service.namespace, service.cluster)
+
+    def scheduler_pod_seen(self, body: Mapping[str, Any]) -> None:
+        """A scheduler Pod that (re)started and became ready means a scheduler to refill."""
+        metadata = body.get("metadata") or {}
+        cluster = (metadata.get("labels") or {}).get(CLUSTER_LABEL)
+        if not cluster:
+            return
+        key = (metadata.get("namespace") or "default", cluster)
+        mark = _pod_mark(body)
+        if self._pod_marks.get(key) != mark:
+            self._pod_marks[key] = mark
+            self._poke_known(*key)
+
+    def _poke_known(self, namespace: str, cluster: str) -> None:
+        if self.inventory.cluster((namespace, cluster)) is not None:
+            self.fleet.poke((namespace, cluster))
+
+    # Passes and the periodic check.
+
+    async def _run_pass(self, key: Key) -> bool:
+        cluster = self.inventory.cluster(key)
+        if cluster is None:
+            return True
+        address = self.inventory.address_of(cluster)
+        if address is None:
+            self._mark_waiting(cluster)
+            return True
+
+        client = self.pool.client(address)
+        run = ClusterPass(cluster, self.inventory, client, self.outcomes,
+                          self.reporter.changed, self.reporter.announce)
+        try:
+            await run.run()
+        except SchedulerUnreachable as exc:
+            logger.debug("Cluster %s/%s is unreachable: %s", *key, exc)
+            metrics.RECONCILES.labels("unreachable").inc()
+            return False
+        metrics.RECONCILES.labels("ok").inc()
+        return True
+
+    def _mark_waiting(self, cluster: ClusterEntry) -> None:
+        message = (f"Waiting for the scheduler Service {cluster.name}-scheduler, or the "
+                   "annotation plugins.dask.org/scheduler-address on the DaskCluster.")
+        for plugin in self.inventory.plugins_in(cluster.namespace):
+            if plugin.deleting or not plugin.selects(cluster):
+                continue
+            outcome = ClusterOutcome(cluster=cluster.name, state="Pending",
+                                     generation=plugin.generation, message=message)
+            by_cluster = self.outcomes.setdefault(plugin.key, {})
+            if by_cluster.get(cluster.name) != outcome:
+                by_cluster[cluster.name] = outcome
+                self.reporter.changed(plugin.key)
+
+    async def _check_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.check_interval)
+            logger.debug("Checking every known scheduler against what it should hold.")
+            self.fleet.poke_all()
+            self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        plugins, clusters = self.inventory.counts
+        metrics.KNOWN_PLUGINS.set(plugins)
+        metrics.KNOWN_CLUSTERS.set(clusters)
+
+
+def _status_is_stale(plugin: PluginEntry) -> bool:
+    return plugin.error is not None or \
+        plugin.status.get("observedGeneration") != plugin.generation
+
+
+def _pod_mark(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    status = body.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    restarts = sum(int(c.get("restartCount") or 0) for c in containers)
+    ready = all(bool(c.get("ready")) for c in containers) and bool(containers)
+    return ((body.get("metadata") or {}).get("uid"), restarts, ready)
