@@ -1,0 +1,143 @@
+"""A WorkerPlugin's life, end to end: applied, registered, changed, retargeted, deleted."""
+
+from __future__ import annotations
+
+import pytest
+
+from dask_plugin_operator.localdask import LocalDaskCluster
+
+from .harness import (
+    Kube,
+    OperatorProcess,
+    condition,
+    dask_cluster,
+    eventually,
+    is_ready,
+    worker_plugin,
+)
+
+pytestmark = pytest.mark.e2e
+
+RECORDER = "dpo_test_plugins:WorkerRecorder"
+
+
+def recorder(tag: str, selector: dict[str, object] | None = None) -> dict[str, object]:
+    spec: dict[str, object] = {"module": {"name": RECORDER, "kwargs": {"tag": tag}}}
+    if selector is not None:
+        spec["clusterSelector"] = selector
+    return spec
+
+
+def test_errorlogger_reaches_every_worker_including_one_that_joins_later(
+    kube: Kube, namespace: str, operator: OperatorProcess, dask: LocalDaskCluster
+) -> None:
+    kube.apply(dask_cluster("prod", namespace, dask.address, {"team": "analytics"}))
+    kube.apply(worker_plugin("errorlogger", namespace, {
+        "clusterSelector": {"matchLabels": {"team": "analytics"}},
+        "module": {"name": "errorlogger.plugins:ErrorLogger",
+                   "kwargs": {"logger": "distributed.worker.errors"}},
+    }))
+
+    kube.kubectl("wait", "--for=condition=Ready", "workerplugin/errorlogger",
+                 "-n", namespace, "--timeout=60s")
+    for worker in dask.workers:
+        worker.wait_for_log(r"ErrorLogger set up on worker", timeout=10)
+    latecomer = dask.add_worker(nanny=False)
+    latecomer.wait_for_log(r"ErrorLogger set up on worker", timeout=30)
+
+    plugin = kube.plugin(namespace, "errorlogger")
+    assert plugin is not None
+    status = plugin["status"]
+    assert (status["matched"], status["registered"], status["failed"]) == (1, 1, 0)
+    (entry,) = status["clusters"]
+    assert entry["name"] == "prod" and entry["state"] == "Registered"
+    assert entry["schedulerAddress"] == dask.address and entry["schedulerId"]
+    assert entry["workersOk"] == 2
+
+    table = kube.kubectl("get", "workerplugins", "-n", namespace)
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["NAME", "TYPE", "SOURCE", "MATCHED", "REGISTERED", "READY",
+                              "AGE"]
+    assert row.split()[:6] == ["errorlogger", "worker", "errorlogger.plugins:ErrorLogger",
+                               "1", "1", "True"]
+
+
+def test_a_spec_change_replaces_the_plugin_on_every_worker(
+    kube: Kube, namespace: str, operator: OperatorProcess, dask: LocalDaskCluster
+) -> None:
+    kube.apply(dask_cluster("prod", namespace, dask.address, {}))
+    kube.apply(worker_plugin("recorder", namespace, recorder("first")))
+    eventually("the first version is ready", lambda: is_ready(kube.plugin(namespace,
+                                                                           "recorder")))
+
+    kube.apply(worker_plugin("recorder", namespace, recorder("second")))
+    eventually("the second version is ready",
+               lambda: is_ready(kube.plugin(namespace, "recorder")))
+    for worker in dask.workers:
+        worker.wait_for_log(r"WorkerRecorder second setup", timeout=10)
+        log = worker.log()
+        assert log.index("WorkerRecorder first teardown") < log.index(
+            "WorkerRecorder second setup")
+
+
+def test_a_cluster_that_appears_later_gets_the_plugins_already_declared(
+    kube: Kube, namespace: str, operator: OperatorProcess, dask: LocalDaskCluster
+) -> None:
+    kube.apply(worker_plugin("recorder", namespace, recorder("early",
+                                                             {"matchLabels": {"a": "b"}})))
+    plugin = eventually("the plugin reports that nothing matches", lambda: condition(
+        kube.plugin(namespace, "recorder"), "Ready").get("reason") == "NoMatchingClusters")
+    assert plugin
+
+    kube.apply(dask_cluster("late", namespace, dask.address, {"a": "b"}))
+    eventually("the plugin is ready on the new cluster",
+               lambda: is_ready(kube.plugin(namespace, "recorder"), registered=1))
+    for worker in dask.workers:
+        worker.wait_for_log(r"WorkerRecorder early setup", timeout=10)
+
+
+def test_a_selector_change_unregisters_the_plugin_from_clusters_no_longer_selected(
+    kube: Kube, namespace: str, operator: OperatorProcess, dask: LocalDaskCluster
+) -> None:
+    kube.apply(dask_cluster("blue", namespace, dask.address, {"colour": "blue"}))
+    kube.apply(worker_plugin("recorder", namespace, recorder("x", {})))
+    eventually("the plugin is ready", lambda: is_ready(kube.plugin(namespace, "recorder"),
+                                                       registered=1))
+
+    kube.apply(worker_plugin("recorder", namespace,
+                             recorder("x", {"matchLabels": {"colour": "green"}})))
+    for worker in dask.workers:
+        worker.wait_for_log(r"WorkerRecorder x teardown", timeout=30)
+    status = eventually("status shows no cluster", lambda: (
+        (kube.plugin(namespace, "recorder") or {}).get("status", {}).get("matched") == 0
+        and kube.plugin(namespace, "recorder")))
+    assert status["status"]["clusters"] == []
+
+
+def test_deleting_a_plugin_unregisters_it_everywhere_then_lets_it_go(
+    kube: Kube, namespace: str, operator: OperatorProcess, dask: LocalDaskCluster
+) -> None:
+    kube.apply(dask_cluster("prod", namespace, dask.address, {}))
+    kube.apply(worker_plugin("recorder", namespace, recorder("doomed")))
+    eventually("the plugin is ready", lambda: is_ready(kube.plugin(namespace, "recorder")))
+    finalizers = kube.plugin(namespace, "recorder")["metadata"]["finalizers"]  # type: ignore[index]
+    assert finalizers == ["plugins.dask.org/finalizer"]
+
+    kube.kubectl("delete", "workerplugin", "recorder", "-n", namespace, "--timeout=60s")
+    assert kube.plugin(namespace, "recorder") is None
+    for worker in dask.workers:
+        assert worker.count(r"WorkerRecorder doomed teardown") == 1
+
+
+def test_the_operator_never_writes_to_a_daskcluster(
+    kube: Kube, namespace: str, operator: OperatorProcess, dask: LocalDaskCluster
+) -> None:
+    kube.apply(dask_cluster("prod", namespace, dask.address, {}))
+    before = kube.cluster(namespace, "prod")
+    kube.apply(worker_plugin("recorder", namespace, recorder("quiet")))
+    eventually("the plugin is ready", lambda: is_ready(kube.plugin(namespace, "recorder")))
+    kube.kubectl("delete", "workerplugin", "recorder", "-n", namespace, "--timeout=60s")
+
+    after = kube.cluster(namespace, "prod")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert "finalizers" not in after["metadata"]
