@@ -206,7 +206,7 @@ def _failing_task(dask: LocalDaskCluster, *workers: Any) -> None:
     say("Submitting a task that fails; the ErrorLogger logs it on its worker.")
     from distributed import Client
 
-    with Client(dask.address, timeout=30) as client:
+    with Client(dask.address, timeout=30) as client:  # type: ignore[no-untyped-call]
         # A standard-library function: the workers need nothing of ours to run it.
         future = client.submit(operator.truediv, 1, 0, key="divide-by-zero", pure=False)
         error = future.exception(timeout=30)

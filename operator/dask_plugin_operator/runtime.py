@@ -93,7 +93,7 @@ class Runtime:
         plugin.deleting = True
         clusters = self.inventory.clusters_in(plugin.namespace)
         results = await asyncio.gather(*(self._sync_bounded(c) for c in clusters))
-        return [cluster.name for cluster, ok in zip(clusters, results) if not ok]
+        return [cluster.name for cluster, ok in zip(clusters, results, strict=True) if not ok]
 
     async def _sync_bounded(self, cluster: ClusterEntry) -> bool:
         try:
