@@ -220,6 +220,8 @@ def _parse_module(raw: object) -> ModuleSource:
         raise SpecError(f"{path}.args", expected("a list of JSON values", args))
     if kwargs is not None and not isinstance(kwargs, Mapping):
         raise SpecError(f"{path}.kwargs", expected("an object of names to JSON values", kwargs))
+    _check_json(f"{path}.args", args)
+    _check_json(f"{path}.kwargs", kwargs)
     data = _json_copy(path, {"args": args or [], "kwargs": kwargs or {}})
     return ModuleSource(
         module=match["module"],
@@ -315,11 +317,10 @@ def _reject_unknown(
 
 
 def _json_copy(path: str, value: Any) -> Any:
-    """A fresh copy of plain JSON data, after checking its types, nesting and size."""
-    _check_json(path, value)
+    """A fresh copy of checked JSON data, after checking that it is small enough to store."""
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (ValueError, RecursionError) as error:  # _check_json should have caught these
+    except (TypeError, ValueError, RecursionError) as error:  # checked before; be safe
         raise SpecError(path, f"is not plain JSON data ({error})") from None
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_DATA_BYTES:

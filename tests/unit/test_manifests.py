@@ -12,9 +12,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import dask_kubernetes
+import dask_kubernetes  # type: ignore[import-untyped]
 import jsonschema
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
@@ -70,9 +70,8 @@ def _check_node(
         yield f"{path}: sets additionalProperties false; pruning drops unknown fields already"
     if "properties" in node and "additionalProperties" in node:
         yield f"{path}: sets both properties and additionalProperties"
-    if "x-kubernetes-preserve-unknown-fields" in node:
-        if node["x-kubernetes-preserve-unknown-fields"] is not True:
-            yield f"{path}: x-kubernetes-preserve-unknown-fields must be true or absent"
+    if node.get("x-kubernetes-preserve-unknown-fields", True) is not True:
+        yield f"{path}: x-kubernetes-preserve-unknown-fields must be true or absent"
     if "items" in node and not isinstance(node["items"], Mapping):
         yield f"{path}: items must be one schema, not a list"
 
