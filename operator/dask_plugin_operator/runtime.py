@@ -22,6 +22,7 @@ from .payload import content_hash, registration_kind
 from .reconcile import ClusterPass, Outcomes
 from .reporting import Reporter
 from .scheduler import SchedulerPool, SchedulerUnreachable
+from .sentinel import Sentinels
 from .spec import SpecError, parse_spec
 from .status import ClusterOutcome
 
@@ -43,6 +44,7 @@ class Runtime:
         self.pool = SchedulerPool(timeout=config.rpc_timeout)
         self.reporter = Reporter(self.inventory, self.outcomes, kube)
         self.fleet = Fleet(self._run_pass, config.concurrency)
+        self.sentinels = Sentinels(timeout=config.rpc_timeout)
         self._pod_marks: dict[Key, tuple[Any, ...]] = {}
         self._checker = asyncio.create_task(self._check_periodically(), name="periodic check")
 
@@ -51,6 +53,7 @@ class Runtime:
         with contextlib.suppress(asyncio.CancelledError):
             await self._checker
         await self.fleet.close()
+        await self.sentinels.close()
         await self.reporter.close()
         await self.pool.close()
 
@@ -149,6 +152,7 @@ class Runtime:
     async def cluster_gone(self, key: Key) -> None:
         cluster = self.inventory.drop_cluster(key)
         await self.fleet.forget(key)
+        await self.sentinels.forget(key)
         self._update_gauges()
         if cluster is None:
             return
@@ -200,6 +204,7 @@ class Runtime:
             self._mark_waiting(cluster)
             return True
 
+        await self.sentinels.watch(key, address, lambda: self.fleet.poke(key))
         client = self.pool.client(address)
         run = ClusterPass(cluster, self.inventory, client, self.outcomes,
                           self.reporter.changed, self.reporter.announce)
