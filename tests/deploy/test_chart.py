@@ -344,6 +344,7 @@ def test_extra_values_reach_the_pod(helm: Path) -> None:
         "checkInterval": 45,
         "concurrency": 4,
         "rpcTimeout": 7,
+        "deletionTimeout": 90,
     }
     (deployment,) = of_kind(helmchart.render(helm, values), "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -356,7 +357,8 @@ def test_extra_values_reach_the_pod(helm: Path) -> None:
     assert pod["nodeSelector"] == {"pool": "system"}
     assert pod["tolerations"][0]["key"] == "system"
     for expected in ("--debug", "--log-format=json", "--check-interval=45",
-                     "--concurrency=4", "--rpc-timeout=7", "--future-flag=on"):
+                     "--concurrency=4", "--rpc-timeout=7", "--deletion-timeout=90",
+                     "--future-flag=on"):
         assert expected in args
 
 
@@ -367,6 +369,8 @@ def test_extra_values_reach_the_pod(helm: Path) -> None:
         ({"logging": {"format": "xml"}}, "logging.format"),
         ({"metrics": {"serviceMonitor": {"enabled": True}}}, "metrics.enabled"),
         ({"ha": {"enabled": True, "replicas": 1}}, "ha.replicas"),
+        ({"checkIntervall": 5}, "checkIntervall"),
+        ({"watchNamespaces": ["Not_A_Namespace"]}, "watchNamespaces"),
     ],
 )
 def test_values_that_cannot_work_are_refused(

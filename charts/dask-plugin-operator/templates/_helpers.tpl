@@ -61,18 +61,22 @@ differ between the processes of a highly available installation.
 - --namespace={{ . }}
 {{- end }}
 {{- end }}
-{{- if eq .Values.logging.level "verbose" }}
+{{- $level := .Values.logging.level }}
+{{- if eq $level "quiet" }}
+- --quiet
+{{- else if eq $level "verbose" }}
 - --verbose
-{{- else if eq .Values.logging.level "debug" }}
+{{- else if eq $level "debug" }}
 - --debug
-{{- else if ne .Values.logging.level "info" }}
-{{- fail (printf "logging.level must be info, verbose or debug, not %q" .Values.logging.level) }}
+{{- else if ne $level "info" }}
+{{- fail (printf "logging.level must be quiet, info, verbose or debug, not %q" $level) }}
 {{- end }}
 - --log-format={{ .Values.logging.format }}
 - --liveness=http://0.0.0.0:{{ .Values.liveness.port }}{{ .Values.liveness.path }}
 - --check-interval={{ .Values.checkInterval }}
 - --concurrency={{ .Values.concurrency }}
 - --rpc-timeout={{ .Values.rpcTimeout }}
+- --deletion-timeout={{ .Values.deletionTimeout }}
 - --metrics-port={{ if .Values.metrics.enabled }}{{ .Values.metrics.port }}{{ else }}0{{ end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
