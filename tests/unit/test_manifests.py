@@ -1,22 +1,28 @@
 """The manifests we ship: CRDs that a real API server accepts, examples that validate.
 
 A real API server is not at hand in unit tests, so the structural-schema rules it applies
-to a CustomResourceDefinition are checked here by hand, and custom objects are validated
-with ``jsonschema`` against the CRD schemas, as our API emulator does.
+to a CustomResourceDefinition are checked here by hand, custom objects are validated with
+``jsonschema`` against the CRD schemas (as our API emulator does, independently of its
+code), and the CEL rules, which the emulator ignores, are evaluated with cel-python.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import celpy
 import dask_kubernetes  # type: ignore[import-untyped]
 import jsonschema
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+from celpy.adapter import json_to_cel
+from celpy.celtypes import BoolType
+from celpy.evaluation import CELEvalError
 
 from dask_plugin_operator.spec import PluginSpec, SpecError, parse_spec
 
@@ -208,18 +214,73 @@ def unknown_fields(value: Any, schema: Mapping[str, Any], path: str = "") -> lis
     return found
 
 
-def schema_rejects(spec: Any) -> bool:
-    """Whether an API server without CEL would refuse a WorkerPlugin with this spec."""
-    body = {
+def workerplugin(spec: Any) -> dict[str, Any]:
+    return {
         "apiVersion": "plugins.dask.org/v1alpha1",
         "kind": "WorkerPlugin",
         "metadata": {"name": "p", "namespace": "default"},
-        "spec": spec,
+        "spec": copy.deepcopy(spec),
     }
-    validator = jsonschema.Draft4Validator(WORKERPLUGIN_SCHEMA)
-    return bool(list(validator.iter_errors(body))) or bool(
-        unknown_fields(body, WORKERPLUGIN_SCHEMA)
-    )
+
+
+def schema_violations(document: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """Why a custom object breaks its schema, CEL aside: jsonschema errors, then the fields
+    that pruning would drop, which kubectl's strict field validation rejects."""
+    errors = jsonschema.Draft4Validator(schema).iter_errors(document)
+    found = [f"{'.'.join(map(str, error.absolute_path))}: {error.message}" for error in errors]
+    return found + [f"{path}: unknown field" for path in unknown_fields(document, schema)]
+
+
+def schema_rejects(spec: Any) -> bool:
+    """Whether an API server that ignores CEL (like our emulator) refuses this spec."""
+    return bool(schema_violations(workerplugin(spec), WORKERPLUGIN_SCHEMA))
+
+
+# CEL rules, evaluated as an API server evaluates them: at every node that declares them.
+
+_CEL = celpy.Environment()
+
+
+@functools.cache
+def _cel_program(rule: str) -> Any:
+    return _CEL.program(_CEL.compile(rule))
+
+
+def cel_violations(value: Any, schema: Mapping[str, Any], path: str = "") -> list[str]:
+    """The messages of the CEL rules that ``value`` breaks, at any depth."""
+    found = []
+    for validation in schema.get("x-kubernetes-validations", ()):
+        try:
+            activation = {"self": json_to_cel(value)}
+            holds = _cel_program(validation["rule"]).evaluate(activation)
+        except CELEvalError:
+            holds = False  # e.g. a required field is missing; the schema reports that too
+        # A rule holds only if it gives a boolean true; errors may come back as values.
+        if not (isinstance(holds, BoolType) and bool(holds)):
+            found.append(f"{path}: {validation['message']}")
+
+    if isinstance(value, Mapping):
+        properties = schema.get("properties", {})
+        additional = schema.get("additionalProperties")
+        for name, child in value.items():
+            child_schema = properties.get(name, additional)
+            if isinstance(child_schema, Mapping):
+                found += cel_violations(child, child_schema, f"{path}.{name}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        for index, item in enumerate(value):
+            found += cel_violations(item, schema["items"], f"{path}[{index}]")
+    return found
+
+
+def cel_rules(schema: Mapping[str, Any]) -> Iterator[str]:
+    """Every CEL rule declared anywhere in a schema."""
+    for validation in schema.get("x-kubernetes-validations", ()):
+        yield validation["rule"]
+    for child in schema.get("properties", {}).values():
+        yield from cel_rules(child)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), Mapping):
+            yield from cel_rules(schema[key])
 
 
 # The CRDs --------------------------------------------------------------------------------
@@ -344,8 +405,8 @@ def test_the_examples_include_a_workerplugin_and_a_daskcluster() -> None:
 @pytest.mark.parametrize("document", KNOWN_DOCUMENTS)
 def test_every_example_validates_against_its_crd(document: dict[str, Any]) -> None:
     schema = SCHEMAS[(document["apiVersion"], document["kind"])]
-    jsonschema.Draft4Validator(schema).validate(document)
-    assert unknown_fields(document, schema) == []
+    assert schema_violations(document, schema) == []
+    assert cel_violations(document, schema) == []
 
 
 @pytest.mark.parametrize(
@@ -466,5 +527,59 @@ def test_the_schema_and_the_parser_both_accept_valid_specs(spec: dict[str, Any])
 @pytest.mark.parametrize("spec", INVALID_SPECS)
 def test_the_schema_and_the_parser_both_reject_invalid_specs(spec: dict[str, Any]) -> None:
     assert schema_rejects(copy.deepcopy(spec))
+    with pytest.raises(SpecError):
+        parse_spec(spec)
+
+
+# The CEL rules a real API server applies ------------------------------------------------
+
+
+@pytest.mark.parametrize("path", CRD_FILES, ids=lambda path: path.name)
+def test_every_cel_rule_compiles(path: Path) -> None:
+    for _, schema in _schemas_of(path):
+        for rule in cel_rules(schema):
+            _cel_program(rule)
+
+
+@pytest.mark.parametrize("spec", VALID_SPECS)
+def test_the_cel_rules_accept_valid_specs(spec: dict[str, Any]) -> None:
+    assert cel_violations(workerplugin(spec), WORKERPLUGIN_SCHEMA) == []
+
+
+CEL_INVALID = [
+    ({}, "exactly one of spec.module, spec.pipInstall and spec.environ"),
+    (
+        {"module": {"name": "a:C"}, "environ": {"A": "1"}},
+        "exactly one of spec.module, spec.pipInstall and spec.environ",
+    ),
+    ({"environ": {"A": "1"}, "type": "worker"}, "spec.type applies to module sources only"),
+    ({"pipInstall": {"packages": ["x"]}, "type": "nanny"}, "remove spec.type"),
+    (
+        {
+            "module": {"name": "a:C"},
+            "clusterSelector": {"matchExpressions": [{"key": "a", "operator": "NotIn"}]},
+        },
+        "In and NotIn need a non-empty values list",
+    ),
+    (
+        {
+            "module": {"name": "a:C"},
+            "clusterSelector": {
+                "matchExpressions": [{"key": "a", "operator": "DoesNotExist", "values": ["x"]}]
+            },
+        },
+        "Exists and DoesNotExist take no values",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "message"), CEL_INVALID)
+def test_the_cel_rules_reject_what_the_plain_schema_and_the_parser_reject(
+    spec: dict[str, Any], message: str
+) -> None:
+    violations = cel_violations(workerplugin(spec), WORKERPLUGIN_SCHEMA)
+
+    assert any(message in violation for violation in violations), violations
+    assert schema_rejects(spec)
     with pytest.raises(SpecError):
         parse_spec(spec)
