@@ -91,7 +91,7 @@ class ClusterPass:
         wanted: list[tuple[PluginEntry, Wanted]] = []
         unwanted: dict[str, PluginEntry] = {}
         for plugin in self.inventory.plugins_in(self.cluster.namespace):
-            if plugin.spec is None:
+            if plugin.spec is None and not plugin.deleting:
                 continue  # an invalid spec leaves whatever was registered alone
             if plugin.deleting or not plugin.selects(self.cluster):
                 unwanted[plugin.scheduler_name] = plugin
