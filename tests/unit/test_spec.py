@@ -277,6 +277,16 @@ INVALID: list[tuple[str, Any, str]] = [
 ]
 
 
+def test_hostile_nesting_is_rejected_without_exhausting_the_stack() -> None:
+    nested: Any = []
+    for _ in range(100_000):
+        nested = [nested]
+
+    error = reject({"module": {"name": "a:B", "args": nested}})
+
+    assert "nests deeper than" in str(error)
+
+
 @pytest.mark.parametrize(("path", "spec", "message"), INVALID)
 def test_an_invalid_spec_is_rejected_with_a_message_naming_the_field(
     path: str, spec: Any, message: str

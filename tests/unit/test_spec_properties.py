@@ -6,7 +6,7 @@ import copy
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dask_plugin_operator.selection import parse_selector
@@ -64,6 +64,39 @@ selectors = st.fixed_dictionaries(
 )
 label_sets = st.dictionaries(label_keys, label_values, max_size=3)
 
+# Specs close to valid ones, so that the accepting paths are explored as well.
+sources = st.one_of(
+    st.fixed_dictionaries(
+        {"module": st.fixed_dictionaries(
+            {"name": st.sampled_from(["a.b:C", "errorlogger.plugins:ErrorLogger", "x:Y"])},
+            optional={"args": st.lists(json_like, max_size=3),
+                      "kwargs": st.dictionaries(st.text(max_size=5), json_like, max_size=3)},
+        )}
+    ),
+    st.fixed_dictionaries(
+        {"pipInstall": st.fixed_dictionaries(
+            {"packages": st.lists(st.text(max_size=12), max_size=3)},
+            optional={"options": st.lists(st.text(max_size=8), max_size=2),
+                      "restartWorkers": st.booleans()},
+        )}
+    ),
+    st.fixed_dictionaries(
+        {"environ": st.dictionaries(
+            st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True),
+            st.text(max_size=8), max_size=3,
+        )}
+    ),
+)
+near_valid_specs = st.builds(
+    lambda source, extra: {**source, **extra},
+    sources,
+    st.fixed_dictionaries({}, optional={
+        "type": st.sampled_from(["worker", "nanny", "scheduler"]),
+        "priority": st.integers(min_value=-(2**32), max_value=2**32),
+        "clusterSelector": selectors,
+    }),
+)
+
 
 def parse_or_error(spec: Any) -> PluginSpec | SpecError:
     try:
@@ -86,6 +119,23 @@ def test_any_spec_with_the_right_field_names_parses_or_raises_a_spec_error(
 ) -> None:
     result = parse_or_error(spec)
     assert isinstance(result, PluginSpec | SpecError)
+
+
+@given(near_valid_specs)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_a_parsed_spec_is_plain_data_the_operator_can_report_and_ship(
+    spec: dict[str, Any],
+) -> None:
+    result = parse_or_error(spec)
+    if isinstance(result, SpecError):
+        assert str(result)
+        return
+
+    assert isinstance(result.source_summary, str)
+    event("parsed")
+    assert result.kind in ("worker", "nanny", "scheduler")
+    assert parse_spec(spec) == result  # parsing is deterministic
+    json.dumps(result.source.__dict__, default=list, allow_nan=False)
 
 
 @given(anything)
