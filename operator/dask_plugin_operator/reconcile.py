@@ -119,9 +119,12 @@ class ClusterPass:
             if isinstance(step, Unregister):
                 await self._unregister(step, unwanted.get(step.name))
                 continue
-            seq = records[step.plugin.name].seq if step.why == "changed" else next_seq
-            if step.why != "changed":
-                next_seq += 1
+            # Only a replacement under the same kind keeps its place; any other goes last.
+            record = records.get(step.plugin.name)
+            if step.why == "changed" and record is not None and record.kind == step.plugin.kind:
+                seq = record.seq
+            else:
+                seq, next_seq = next_seq, next_seq + 1
             await self._register(by_name[step.plugin.name], step, identity, seq)
 
         for plugin_wanted in plan.in_place:
