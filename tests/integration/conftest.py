@@ -1,0 +1,38 @@
+"""Fixtures for integration tests: real local Dask clusters and plugin specs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TESTS))
+
+from daskprocs import LocalDaskCluster  # noqa: E402
+
+ROOT = TESTS.parent
+PLUGIN_PATH = ":".join(
+    [str(ROOT / "examples" / "errorlogger"), str(TESTS / "integration" / "plugins")]
+)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDaskCluster]:
+    """Two workers with nannies, shared by a module's tests (plugin names differ)."""
+    logs = tmp_path_factory.mktemp("cluster")
+    with LocalDaskCluster(
+        workers=2, nanny=True, env={"PYTHONPATH": PLUGIN_PATH}, log_dir=logs
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[LocalDaskCluster]:
+    """A cluster for one test, for tests that restart or reshape it."""
+    with LocalDaskCluster(
+        workers=1, nanny=True, env={"PYTHONPATH": PLUGIN_PATH}, log_dir=tmp_path
+    ) as c:
+        yield c
