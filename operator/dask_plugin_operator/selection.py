@@ -168,7 +168,7 @@ def _parse_match_labels(raw: object) -> tuple[tuple[str, str], ...]:
 
     pairs = []
     for key, value in raw.items():
-        check_label_key(f"{path}", key)
+        check_label_key(path, key)
         check_label_value(f"{path}.{key}", value)
         pairs.append((cast(str, key), cast(str, value)))
     return tuple(sorted(pairs))

@@ -98,7 +98,7 @@ MAX_DATA_BYTES = 256 * 1024
 # recursive serialisers (json, pickle) on the way to the workers.
 MAX_NESTING = 64
 MAX_ENVIRON = 1024
-MAX_PACKAGES = 256
+MAX_PIP_ARGUMENTS = 256
 MAX_TEXT = 1024
 MAX_REFERENCE = 512
 PRIORITY_RANGE = (-(2**31), 2**31 - 1)
@@ -164,10 +164,12 @@ def _parse_kind(raw: object, source_field: str) -> PluginKind:
 
     fixed: PluginKind = "nanny" if source_field == "environ" else "scheduler"
     if raw is not None and raw != fixed:
-        where = "runs in the nanny" if fixed == "nanny" else "is registered on the scheduler"
+        where = "always run in the nanny" if fixed == "nanny" else (
+            "are always registered on the scheduler"
+        )
         raise SpecError(
             "type",
-            f"is {raw!r}, but {source_field} always {where}; remove spec.type "
+            f"is {raw!r}, but {source_field} plugins {where}; remove spec.type "
             "(it applies to module sources only)",
         )
     return fixed
@@ -185,7 +187,7 @@ def _parse_priority(raw: object) -> int:
 
 
 def _parse_cluster_selector(raw: object) -> LabelSelector:
-    selector = parse_selector(raw)  # type: ignore[arg-type]
+    selector = parse_selector(raw)  # type: ignore[arg-type]  # it checks the type itself
     contradiction = selector.contradiction()
     if contradiction is not None:
         raise SpecError("clusterSelector", contradiction)
@@ -267,8 +269,8 @@ def _parse_texts(path: str, raw: object) -> list[str]:
         return []
     if not isinstance(raw, list | tuple):
         raise SpecError(path, expected("a list of strings", raw))
-    if len(raw) > MAX_PACKAGES:
-        raise SpecError(path, f"has {len(raw)} entries; at most {MAX_PACKAGES} are allowed")
+    if len(raw) > MAX_PIP_ARGUMENTS:
+        raise SpecError(path, f"has {len(raw)} entries; at most {MAX_PIP_ARGUMENTS} are allowed")
     for index, item in enumerate(raw):
         _check_text(f"{path}[{index}]", item)
     return list(raw)

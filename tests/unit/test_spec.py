@@ -187,12 +187,12 @@ INVALID: list[tuple[str, Any, str]] = [
     # type
     ("type", with_module(type="Worker"), "use worker, nanny or scheduler"),
     ("type", with_module(type=["worker"]), "use worker, nanny or scheduler"),
-    ("type", {"environ": {"A": "1"}, "type": "worker"}, "environ always runs in the nanny"),
+    ("type", {"environ": {"A": "1"}, "type": "worker"}, "environ plugins always run in the nanny"),
     ("type", {"environ": {"A": "1"}, "type": "scheduler"}, "remove spec.type"),
     (
         "type",
         {"pipInstall": {"packages": ["x"]}, "type": "nanny"},
-        "pipInstall always is registered on the scheduler",
+        "pipInstall plugins are always registered on the scheduler",
     ),
     # priority
     ("priority", with_module(priority="1"), "must be an integer, not a string"),
