@@ -188,7 +188,10 @@ class ClusterPass:
 
     def _keep(self, plugin: PluginEntry, wanted: Wanted, identity: SchedulerIdentity) -> None:
         before = self._outcome(plugin) or _outcome_from_status(plugin, self.cluster.name)
-        if before is not None and before.scheduler_id == identity.id:
+        # Only what a registration on this scheduler left is worth keeping: an outcome
+        # such as Unreachable describes a moment that is over now that it answers.
+        settled = ("Registered", "Failed", "NotApplied")
+        if before is not None and before.scheduler_id == identity.id and before.state in settled:
             refreshed = replace(before, generation=plugin.generation, address=self.client.address)
             self._store(plugin, refreshed)
             return
