@@ -2,8 +2,8 @@
 
 A real API server is not at hand in unit tests, so the structural-schema rules it applies
 to a CustomResourceDefinition are checked here by hand, custom objects are validated with
-``jsonschema`` against the CRD schemas (as our API emulator does, independently of its
-code), and the CEL rules, which the emulator ignores, are evaluated with cel-python.
+``jsonschema`` against the CRD schemas by our API emulator's own validation, and the CEL
+rules, which the emulator ignores, are evaluated with cel-python.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from celpy.adapter import json_to_cel
 from celpy.celtypes import BoolType
 from celpy.evaluation import CELEvalError
 
+from dask_plugin_operator.sandbox.validation import schema_causes, to_json_schema
 from dask_plugin_operator.spec import PluginSpec, SpecError, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,7 +147,7 @@ def _check_default(node: Mapping[str, Any], path: str) -> Iterator[str]:
     if "default" not in node:
         return
     try:
-        jsonschema.validate(node["default"], _as_jsonschema(node))
+        jsonschema.validate(node["default"], to_json_schema(node))
     except jsonschema.ValidationError as error:
         yield f"{path}: its default does not validate: {error.message}"
 
@@ -160,19 +161,7 @@ def described_fields_missing(schema: Mapping[str, Any], path: str = "") -> list[
     ]
 
 
-# Schemas as jsonschema takes them -----------------------------------------------------------
-
-
-def _as_jsonschema(schema: Any) -> Any:
-    """A CRD schema in plain JSON Schema: ``nullable`` becomes a null type."""
-    if isinstance(schema, list):
-        return [_as_jsonschema(item) for item in schema]
-    if not isinstance(schema, Mapping):
-        return schema
-    converted = {key: _as_jsonschema(value) for key, value in schema.items()}
-    if converted.pop("nullable", False) and "type" in converted:
-        converted["type"] = [converted["type"], "null"]
-    return converted
+# Custom objects against their CRDs -----------------------------------------------------
 
 
 def load_crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
@@ -183,7 +172,7 @@ def load_crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
             schema = version["schema"]["openAPIV3Schema"]
-            schemas[(f"{group}/{version['name']}", kind)] = _as_jsonschema(schema)
+            schemas[(f"{group}/{version['name']}", kind)] = schema
     return schemas
 
 
@@ -224,11 +213,11 @@ def workerplugin(spec: Any) -> dict[str, Any]:
 
 
 def schema_violations(document: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
-    """Why a custom object breaks its schema, CEL aside: jsonschema errors, then the fields
-    that pruning would drop, which kubectl's strict field validation rejects."""
-    errors = jsonschema.Draft4Validator(schema).iter_errors(document)
-    found = [f"{'.'.join(map(str, error.absolute_path))}: {error.message}" for error in errors]
-    return found + [f"{path}: unknown field" for path in unknown_fields(document, schema)]
+    """Why a custom object breaks its schema, CEL aside: what our API emulator's jsonschema
+    validation says, then the fields that pruning would drop, which kubectl's strict field
+    validation rejects."""
+    causes = [f"{field}: {message}" for _, field, message in schema_causes(document, schema)]
+    return causes + [f"{path}: unknown field" for path in unknown_fields(document, schema)]
 
 
 def schema_rejects(spec: Any) -> bool:
