@@ -152,11 +152,11 @@ def _check_default(node: Mapping[str, Any], path: str) -> Iterator[str]:
         yield f"{path}: its default does not validate: {error.message}"
 
 
-def described_fields_missing(schema: Mapping[str, Any], path: str = "") -> list[str]:
+def described_fields_missing(schema: Mapping[str, Any]) -> list[str]:
     """Paths of the fields (not junctor branches) that have no description."""
     return [
         problem.split(":")[0]
-        for problem in _check_node(schema, path or "openAPIV3Schema", outer=None)
+        for problem in _check_node(schema, "openAPIV3Schema", outer=None)
         if problem.endswith("has no description")
     ]
 
