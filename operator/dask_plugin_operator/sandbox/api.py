@@ -72,6 +72,7 @@ class SandboxApi:
             namespace=target.namespace if target else None,
             name=target.name if target else None,
             subresource=target.subresource if target else None,
+            user_agent=raw.headers.get("User-Agent", ""),
         )
         if not raw.path.startswith(admin.PREFIX):
             self.requests.add(record)
@@ -125,6 +126,7 @@ class SandboxApi:
         info = self._info(raw, target)
         verb = record.verb
         if verb == "watch":
+            record.status = 200  # the stream has begun; it is recorded as answered now
             return await self._watch(raw, info, target)
         if verb in ("get", "list"):
             return self._read(raw, info, target)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.resources
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -35,11 +37,18 @@ def load_crds(sources: Iterable[CrdSource]) -> list[dict[str, Any]]:
     crds: list[dict[str, Any]] = []
     for source in sources:
         if isinstance(source, Path):
-            documents = list(yaml.safe_load_all(source.read_text()))
+            documents = copy.deepcopy(_documents(source, source.stat().st_mtime_ns))
         else:
             documents = [dict(source)]
         crds.extend(doc for doc in documents if _is_crd(doc))
     return crds
+
+
+@functools.lru_cache(maxsize=32)
+def _documents(path: Path, mtime: int) -> list[Any]:
+    # Parsed once per file version: the DaskCluster CRD alone is 6,000 lines of YAML.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return list(yaml.load_all(path.read_text(), Loader=loader))
 
 
 def _is_crd(document: object) -> bool:

@@ -56,6 +56,7 @@ class RequestRecord:
     namespace: str | None = None
     name: str | None = None
     subresource: str | None = None
+    user_agent: str = ""  # tells an operator's calls from a test's own
     status: int = 0  # filled in once answered; a watch counts as answered when it starts
     fault: int | None = field(default=None)
 
