@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from .addresses import SchedulerService, scheduler_address
-from .spec import PluginKind, PluginSpec, SpecError
+from .spec import PluginKind, PluginSpec, SpecError, plugin_name
 
 Key: TypeAlias = tuple[str, str]  # (namespace, name)
 
@@ -41,7 +41,7 @@ class PluginEntry:
     @property
     def scheduler_name(self) -> str:
         """The name the plugin carries on schedulers; the prefix avoids hand-made ones."""
-        return f"dask-plugin-operator/{self.namespace}/{self.name}"
+        return plugin_name(self.namespace, self.name)
 
     @property
     def reference(self) -> dict[str, str]:
