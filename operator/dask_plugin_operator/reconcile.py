@@ -41,6 +41,9 @@ class Report:
 
 
 Outcomes = dict[Key, dict[str, ClusterOutcome]]
+
+# The outcomes a registration leaves; they hold as long as the scheduler does.
+SETTLED: tuple[ClusterState, ...] = ("Registered", "Failed", "NotApplied")
 Notify = Callable[[Key], None]
 Announce = Callable[[Report], None]
 
@@ -190,8 +193,8 @@ class ClusterPass:
         before = self._outcome(plugin) or _outcome_from_status(plugin, self.cluster.name)
         # Only what a registration on this scheduler left is worth keeping: an outcome
         # such as Unreachable describes a moment that is over now that it answers.
-        settled = ("Registered", "Failed", "NotApplied")
-        if before is not None and before.scheduler_id == identity.id and before.state in settled:
+        if before is not None and before.scheduler_id == identity.id \
+                and before.state in SETTLED:
             refreshed = replace(before, generation=plugin.generation, address=self.client.address)
             self._store(plugin, refreshed)
             return
@@ -267,11 +270,11 @@ class ClusterPass:
 
 
 def _outcome_from_status(plugin: PluginEntry, cluster: str) -> ClusterOutcome | None:
-    """What the status said before an operator restart, so worker counts survive it."""
+    """What the status said before an operator restart, so counts and failures survive it."""
     for entry in plugin.status.get("clusters") or []:
-        if entry.get("name") == cluster and entry.get("state") == "Registered":
+        if entry.get("name") == cluster and entry.get("state") in SETTLED:
             return ClusterOutcome(
-                cluster=cluster, state="Registered", generation=plugin.generation,
+                cluster=cluster, state=entry["state"], generation=plugin.generation,
                 message=str(entry.get("message", "Registered.")),
                 address=entry.get("schedulerAddress"),
                 scheduler_id=entry.get("schedulerId"),
