@@ -26,7 +26,7 @@ from dask_plugin_operator.payload import content_hash, registration_kind
 from dask_plugin_operator.reconcile import ClusterPass, Outcomes, Report
 from dask_plugin_operator.scheduler import PluginRecord, SchedulerClient, SchedulerUnreachable
 from dask_plugin_operator.spec import parse_spec
-from dask_plugin_operator.status import ClusterOutcome
+from dask_plugin_operator.status import ClusterOutcome, compose_status
 from daskprocs import DaskWorker, LocalDaskCluster, free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -49,8 +49,14 @@ def plugin_entry(
 ) -> PluginEntry:
     parsed = parse_spec(spec)
     return PluginEntry(
-        namespace, name, f"uid-{namespace}-{name}", generation, parsed, None,
-        kind=registration_kind(parsed), content_hash=content_hash(parsed),
+        namespace,
+        name,
+        f"uid-{namespace}-{name}",
+        generation,
+        parsed,
+        None,
+        kind=registration_kind(parsed),
+        content_hash=content_hash(parsed),
     )
 
 
@@ -93,8 +99,14 @@ class Operator:
         """One pass; the callbacks' records are cleared first, so they show this pass."""
         self.changed.clear()
         self.reports.clear()
-        await ClusterPass(self.cluster, self.inventory, self.client, self.outcomes,
-                          self.changed.append, self.reports.append).run()
+        await ClusterPass(
+            self.cluster,
+            self.inventory,
+            self.client,
+            self.outcomes,
+            self.changed.append,
+            self.reports.append,
+        ).run()
 
     def outcome(self, name: str) -> ClusterOutcome:
         return self.outcomes[(self.namespace, name)][self.cluster.name]
@@ -119,8 +131,9 @@ class Operator:
 async def operator_for(
     namespace: str, address: str, timeout: float = 10.0, **labels: str
 ) -> Operator:
-    cluster = ClusterEntry(namespace, "prod", labels=labels,
-                           annotations={ADDRESS_ANNOTATION: address})
+    cluster = ClusterEntry(
+        namespace, "prod", labels=labels, annotations={ADDRESS_ANNOTATION: address}
+    )
     inventory = Inventory()
     inventory.put_cluster(cluster)
     # The address comes the way a Runtime finds it: from the inventory.
@@ -163,8 +176,7 @@ async def test_a_pass_registers_plugins_in_priority_then_name_order_and_once(
         assert setup_order(worker, tags) == ["order-a", "order-b", "order-late"]
     for name in ("a", "b", "late"):
         outcome = core.outcome(name)
-        assert (outcome.state, outcome.workers_ok, outcome.workers_failed) == (
-            "Registered", 2, 0)
+        assert (outcome.state, outcome.workers_ok, outcome.workers_failed) == ("Registered", 2, 0)
         assert outcome.address == cluster.address
     assert sorted(report.reason for report in core.reports) == ["Registered"] * 3
 
@@ -186,16 +198,17 @@ async def test_a_worker_that_joins_later_sets_plugins_up_in_registration_order(
 
     newcomer = cluster.add_worker()
 
-    assert setup_order(newcomer, {"join-first", "join-second"}) == [
-        "join-first", "join-second"]
+    assert setup_order(newcomer, {"join-first", "join-second"}) == ["join-first", "join-second"]
     cluster.stop_worker(newcomer)
 
 
 async def test_a_scheduler_plugin_is_started_on_the_scheduler_once(
     core: Operator, cluster: LocalDaskCluster
 ) -> None:
-    spec = {"type": "scheduler", "module": {"name": "dpo_test_plugins:SchedulerRecorder",
-                                            "kwargs": {"tag": "on-scheduler"}}}
+    spec = {
+        "type": "scheduler",
+        "module": {"name": "dpo_test_plugins:SchedulerRecorder", "kwargs": {"tag": "on-scheduler"}},
+    }
     core.apply("watcher", spec)
 
     await core.run_pass()
@@ -275,9 +288,7 @@ async def test_a_plugin_that_no_longer_selects_the_cluster_is_unregistered(
     assert "no longer selects it" in report.message
 
 
-async def test_a_deleted_plugin_is_unregistered(
-    core: Operator, cluster: LocalDaskCluster
-) -> None:
+async def test_a_deleted_plugin_is_unregistered(core: Operator, cluster: LocalDaskCluster) -> None:
     plugin = core.apply("doomed", recorder_spec("doomed"))
     await core.run_pass()
 
@@ -342,6 +353,25 @@ async def test_a_setup_failure_is_reported_with_the_first_error(
     assert all(worker.running for worker in cluster.workers)
 
 
+async def test_a_setup_failure_is_still_reported_after_an_operator_restart(
+    core: Operator, cluster: LocalDaskCluster
+) -> None:
+    core.apply("raising", {"module": {"name": "dpo_test_plugins:RaisingSetup"}})
+    await core.run_pass()
+    failed = core.outcome("raising")
+
+    # A new operator knows only the status the old one wrote on the resource.
+    core.outcomes.clear()
+    restarted = core.apply("raising", {"module": {"name": "dpo_test_plugins:RaisingSetup"}})
+    restarted.status = compose_status(
+        restarted, [core.cluster.name], {core.cluster.name: failed}, {}, "2026-01-01T00:00:00Z"
+    )
+    await core.run_pass()
+
+    assert core.outcome("raising") == failed
+    assert core.reports == []
+
+
 async def test_a_missing_plugin_module_fails_setup_and_leaves_workers_running(
     core: Operator, cluster: LocalDaskCluster
 ) -> None:
@@ -358,8 +388,10 @@ async def test_a_missing_plugin_module_fails_setup_and_leaves_workers_running(
 async def test_a_plugin_whose_kind_changed_is_set_up_once_and_then_left_alone(
     core: Operator, cluster: LocalDaskCluster
 ) -> None:
-    nanny_spec = {"type": "nanny", "module": {"name": "dpo_test_plugins:NannyRecorder",
-                                              "kwargs": {"tag": "kind-nanny"}}}
+    nanny_spec = {
+        "type": "nanny",
+        "module": {"name": "dpo_test_plugins:NannyRecorder", "kwargs": {"tag": "kind-nanny"}},
+    }
     core.apply("moving", nanny_spec)
     core.apply("anchor", recorder_spec("kind-anchor"))
     await core.run_pass()
@@ -380,8 +412,10 @@ async def test_a_nanny_plugin_on_workers_without_nannies_is_not_applied(
     no_nanny_cluster: LocalDaskCluster,
 ) -> None:
     core = await operator_for("nannyless", no_nanny_cluster.address)
-    spec = {"type": "nanny", "module": {"name": "dpo_test_plugins:NannyRecorder",
-                                        "kwargs": {"tag": "nowhere"}}}
+    spec = {
+        "type": "nanny",
+        "module": {"name": "dpo_test_plugins:NannyRecorder", "kwargs": {"tag": "nowhere"}},
+    }
     plugin = core.apply("nanny", spec)
     try:
         await core.run_pass()
