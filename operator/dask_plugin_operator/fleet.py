@@ -93,7 +93,7 @@ class ClusterLoop:
         if delay is None:
             await self._wake.wait()
             return
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(asyncio.TimeoutError):  # not yet TimeoutError on 3.10
             await asyncio.wait_for(self._wake.wait(), timeout=delay)
         self._requested += 0 if self._wake.is_set() else 1  # a retry counts as a request
 

@@ -102,7 +102,7 @@ class Runtime:
         try:
             return await asyncio.wait_for(self.fleet.sync(cluster.key),
                                           timeout=self.config.deletion_timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not yet TimeoutError on 3.10
             return False
 
     def _parse_plugin(self, key: Key, uid: str, generation: int,
