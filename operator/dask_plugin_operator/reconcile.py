@@ -41,11 +41,11 @@ class Report:
 
 
 Outcomes = dict[Key, dict[str, ClusterOutcome]]
+Notify = Callable[[Key], None]
+Announce = Callable[[Report], None]
 
 # The outcomes a registration leaves; they hold as long as the scheduler does.
 SETTLED: tuple[ClusterState, ...] = ("Registered", "Failed", "NotApplied")
-Notify = Callable[[Key], None]
-Announce = Callable[[Report], None]
 
 
 def now_iso() -> str:
