@@ -130,12 +130,12 @@ def _readiness(plugin: PluginEntry, entries: Sequence[ClusterOutcome]) -> Condit
         )
 
     # Report the most serious problem first: a person must act on failures.
-    for state, reason in (
-        ("Failed", "SetupFailed"),
-        ("Error", "RegistrationFailed"),
-        ("NotApplied", "NotApplied"),
-        ("Unreachable", "SchedulerUnreachable"),
-        ("Pending", "Pending"),
+    for state, reason, words in (
+        ("Failed", "SetupFailed", "failed"),
+        ("Error", "RegistrationFailed", "refused"),
+        ("NotApplied", "NotApplied", "not applied"),
+        ("Unreachable", "SchedulerUnreachable", "unreachable"),
+        ("Pending", "Pending", "pending"),
     ):
         troubled = [entry for entry in entries if entry.state == state]
         if troubled:
@@ -143,7 +143,7 @@ def _readiness(plugin: PluginEntry, entries: Sequence[ClusterOutcome]) -> Condit
             return Condition(
                 "Ready", "False", reason,
                 f"Registered on {len(registered)} of {len(entries)} matching clusters; "
-                f"{len(troubled)} {state.lower()}, first {first.cluster}: {first.message}",
+                f"{len(troubled)} {words}, first {first.cluster}: {first.message}",
             )
     raise AssertionError("every cluster state is covered above")
 
