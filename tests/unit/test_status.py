@@ -66,24 +66,25 @@ def test_a_plugin_that_matches_no_cluster_is_not_ready_and_says_why() -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "reason"),
+    ("state", "reason", "words"),
     [
-        ("Failed", "SetupFailed"),
-        ("Error", "RegistrationFailed"),
-        ("NotApplied", "NotApplied"),
-        ("Unreachable", "SchedulerUnreachable"),
-        ("Pending", "Pending"),
+        ("Failed", "SetupFailed", "failed"),
+        ("Error", "RegistrationFailed", "refused"),
+        ("NotApplied", "NotApplied", "not applied"),
+        ("Unreachable", "SchedulerUnreachable", "unreachable"),
+        ("Pending", "Pending", "pending"),
     ],
 )
 def test_each_troubled_cluster_state_gives_its_own_ready_reason(
-    state: ClusterState, reason: str
+    state: ClusterState, reason: str, words: str
 ) -> None:
     status = compose(plugin(), [outcome("a-ok"), outcome("b-bad", state)])
 
     ready = condition(status, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", reason)
-    assert ready["message"].startswith("Registered on 1 of 2 matching clusters; 1 ")
-    assert ready["message"].endswith(f"first b-bad: b-bad is {state}.")
+    assert ready["message"] == (
+        f"Registered on 1 of 2 matching clusters; 1 {words}, first b-bad: b-bad is {state}."
+    )
 
 
 def test_the_most_serious_problem_is_the_reason_when_clusters_differ() -> None:
