@@ -66,9 +66,13 @@ class ClusterLoop:
             return self._last_ok
 
     async def stop(self) -> None:
+        """Stop the loop and release whoever waits for a pass: nothing is left to do."""
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        async with self._progress:
+            self._finished, self._last_ok = self._requested, True
+            self._progress.notify_all()
 
     async def _run(self) -> None:
         delay: float | None = None
@@ -130,6 +134,7 @@ class Fleet:
             loop.poke()
 
     async def forget(self, key: Key) -> None:
+        """Stop the loop of a cluster that is gone; a sync waiting on it returns True."""
         loop = self._loops.pop(key, None)
         if loop is not None:
             await loop.stop()
