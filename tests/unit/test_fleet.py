@@ -279,3 +279,17 @@ async def test_forgetting_an_unknown_cluster_does_nothing() -> None:
 
     await within(loops.forget(PROD))
     await loops.close()
+
+
+async def test_a_sync_waiting_on_a_forgotten_cluster_is_released() -> None:
+    # A cluster deleted while a plugin's deletion waits for it has nothing left to hold.
+    passes = Passes()
+    passes.gate.clear()
+    loops = Fleet(passes, concurrency=4)
+    synced = asyncio.ensure_future(loops.sync(PROD))
+    await until(lambda: passes.running == 1)
+
+    await within(loops.forget(PROD))
+
+    assert await within(synced) is True
+    await loops.close()
