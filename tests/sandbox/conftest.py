@@ -66,3 +66,20 @@ def api_client(kubeconfig: Path) -> Iterator[kubernetes.client.ApiClient]:
 async def sandbox() -> AsyncIterator[Sandbox]:
     async with Sandbox() as running:
         yield running
+
+
+@pytest.fixture
+def widgets_sandbox() -> Iterator[SandboxThread]:
+    """A sandbox serving the test resource ``widgets.sandbox.test`` (and DaskClusters)."""
+    with SandboxThread(crds=[HERE / "widgets-crd.yaml"]) as running:
+        yield running
+
+
+@pytest.fixture
+def widgets_client(
+    widgets_sandbox: SandboxThread, tmp_path: Path
+) -> Iterator[kubernetes.client.ApiClient]:
+    config = widgets_sandbox.write_kubeconfig(tmp_path / "widgets-kubeconfig")
+    client = kubernetes.config.new_client_from_config(config_file=str(config))
+    yield client
+    client.close()

@@ -86,7 +86,7 @@ class Sandbox:
 
     async def __aenter__(self) -> Sandbox:
         self._install()
-        server = web.Server(self.api, handler_cancellation=True)
+        server = web.Server(self.api, handler_cancellation=True, access_log=None)
         self._runner = web.ServerRunner(server, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)

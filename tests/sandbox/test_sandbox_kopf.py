@@ -1,0 +1,107 @@
+"""Kopf itself against the sandbox: discovery, watching, finalizers, status, events, peering."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import kopf
+import kubernetes
+import pytest
+from kopf.testing import KopfRunner
+
+from dask_plugin_operator.sandbox import SandboxThread
+from dask_plugin_operator.sandbox.kubeconfig import TOKEN
+
+pytestmark = pytest.mark.timeout(90)
+
+GROUP, VERSION, PLURAL = "sandbox.test", "v1", "widgets"
+FINALIZER = "sandbox.test/operator"
+
+
+def eventually(check: Callable[[], Any], what: str, deadline: float = 30) -> Any:
+    """Poll until check() returns something truthy; fail naming what never happened."""
+    give_up = time.monotonic() + deadline
+    while time.monotonic() < give_up:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"This never happened: {what}.")
+
+
+def test_operator(url: str, deleted: list[str]) -> tuple[kopf.OperatorRegistry, Any]:
+    registry = kopf.OperatorRegistry()
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="sandbox.test")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="sandbox.test")
+    settings.watching.server_timeout = 5  # reconnect often: resumption is part of the test
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(server=url, token=TOKEN, default_namespace="default")
+
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+    def created(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        kopf.info(body, reason="Seen", message="The widget was seen by the test operator.")
+        patch.status["seen"] = True
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
+    def removed(name: str, **_: Any) -> None:
+        deleted.append(name)
+
+    return registry, settings
+
+
+test_operator.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def test_kopf_handles_creation_and_deletion_with_a_finalizer(
+    widgets_sandbox: SandboxThread, widgets_client: kubernetes.client.ApiClient
+) -> None:
+    objects = kubernetes.client.CustomObjectsApi(widgets_client)
+    core = kubernetes.client.CoreV1Api(widgets_client)
+    objects.create_namespaced_custom_object(
+        "kopf.dev", "v1", "default", "kopfpeerings",
+        {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "default"}})
+    deleted: list[str] = []
+    registry, settings = test_operator(widgets_sandbox.url, deleted)
+
+    def widget() -> Any:
+        try:
+            return objects.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w")
+        except kubernetes.client.ApiException as error:
+            assert error.status == 404
+            return None
+
+    args = ["run", "--namespace=default", "--verbose"]
+    with KopfRunner(args, registry=registry, settings=settings, timeout=60) as runner:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget",
+                "metadata": {"name": "w"}, "spec": {"size": 2}}
+        objects.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+
+        handled = eventually(lambda: (widget() or {}).get("status", {}).get("seen"),
+                             "the operator marked the widget as seen")
+        assert handled is True
+        assert FINALIZER in widget()["metadata"]["finalizers"]
+        events = eventually(
+            lambda: core.list_namespaced_event("default", field_selector="reason=Seen").items,
+            "the operator posted an event")
+        assert events[0].involved_object.name == "w"
+
+        objects.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w")
+        eventually(lambda: widget() is None, "the widget was released and deleted")
+
+    assert runner.exception is None
+    assert runner.exit_code == 0
+    assert deleted == ["w"]
+    assert "Traceback" not in runner.output
+
+    # What Kopf asked for, in RBAC words, is visible in the request log.
+    calls = {(r.verb, r.resource, r.subresource) for r in widgets_sandbox.sandbox.recent_requests()
+             if r.user_agent.startswith("kopf")}
+    assert {("watch", "widgets", None), ("patch", "widgets", None),
+            ("patch", "widgets", "status"), ("create", "events", None),
+            ("patch", "kopfpeerings", None)} <= calls
