@@ -14,8 +14,10 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/operator
 WORKDIR /src
-# Only what the package build reads; tests, charts and docs stay out of the image.
+# Only what the package build reads; tests, charts and docs stay out of the image. The
+# package's crds/ is a link to the top-level crds/, so that comes too.
 COPY pyproject.toml README.md ./
+COPY crds/ crds/
 COPY operator/ operator/
 RUN /opt/operator/bin/pip install . \
  && /opt/operator/bin/dask-plugin-operator --help > /dev/null
