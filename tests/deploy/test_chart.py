@@ -378,3 +378,53 @@ def test_values_that_cannot_work_are_refused(
 ) -> None:
     with pytest.raises(helmchart.HelmError, match=re.escape(complaint)):
         helmchart.render(helm, values)
+
+
+def test_rbac_and_service_account_can_be_left_to_someone_else(helm: Path) -> None:
+    values = {"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "ops"}}
+    manifests = helmchart.render(helm, values)
+    (deployment,) = of_kind(manifests, "Deployment")
+
+    kinds = {manifest["kind"] for manifest in manifests}
+    assert not kinds & {"ServiceAccount", "Role", "RoleBinding", "ClusterRole",
+                        "ClusterRoleBinding"}
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
+
+
+def test_bindings_name_the_service_account_the_pods_run_as(
+    rendered: dict[str, Manifests],
+) -> None:
+    for mode, manifests in rendered.items():
+        (account,) = of_kind(manifests, "ServiceAccount")
+        for deployment in of_kind(manifests, "Deployment"):
+            pod = deployment["spec"]["template"]["spec"]
+            assert pod["serviceAccountName"] == account["metadata"]["name"], mode
+        bindings = of_kind(manifests, "RoleBinding") + of_kind(manifests, "ClusterRoleBinding")
+        assert bindings, mode
+        for binding in bindings:
+            assert binding["subjects"] == [{
+                "kind": "ServiceAccount", "name": account["metadata"]["name"],
+                "namespace": helmchart.RELEASE_NAMESPACE,
+            }], mode
+
+
+def test_a_namespace_listed_twice_is_watched_and_granted_once(helm: Path) -> None:
+    manifests = helmchart.render(helm, {"watchNamespaces": ["analytics", "analytics"]})
+    (deployment,) = of_kind(manifests, "Deployment")
+
+    assert operator_args(deployment).count("--namespace=analytics") == 1
+    assert len(of_kind(manifests, "Role")) == 2
+
+
+@pytest.mark.parametrize("mode", ["cluster-wide-ha", "namespaced-ha"])
+def test_a_node_drain_never_takes_every_process_at_once(
+    rendered: dict[str, Manifests], mode: str
+) -> None:
+    manifests = rendered[mode]
+    (budget,) = of_kind(manifests, "PodDisruptionBudget")
+    deployments = of_kind(manifests, "Deployment")
+
+    assert budget["spec"]["maxUnavailable"] < len(deployments)
+    for deployment in deployments:
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()

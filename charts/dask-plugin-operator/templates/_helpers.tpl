@@ -57,7 +57,7 @@ differ between the processes of a highly available installation.
 {{- if include "dpo.clusterWide" . }}
 - --all-namespaces
 {{- else }}
-{{- range .Values.watchNamespaces }}
+{{- range (.Values.watchNamespaces | uniq) }}
 - --namespace={{ . }}
 {{- end }}
 {{- end }}
@@ -79,13 +79,6 @@ differ between the processes of a highly available installation.
 - --deletion-timeout={{ .Values.deletionTimeout }}
 - --metrics-port={{ if .Values.metrics.enabled }}{{ .Values.metrics.port }}{{ else }}0{{ end }}
 {{- range .Values.extraArgs }}
-- {{ . | quote }}
-{{- end }}
-{{- end }}
-
-{{/* The namespaces that get Roles and peering objects in namespaced mode. */}}
-{{- define "dpo.watchNamespaces" -}}
-{{- range (.Values.watchNamespaces | uniq) }}
 - {{ . | quote }}
 {{- end }}
 {{- end }}
