@@ -174,3 +174,23 @@ def test_a_crd_applied_later_is_discovered_by_kubectl(
     assert kubectl("get", "wd", "w", "--no-headers").split()[:2] == ["w", "3"]
     kubectl("delete", "crd", "widgets.sandbox.test", "--timeout=30s")
     assert kubectl.run("get", "widgets", check=False).returncode != 0
+
+
+def test_kubectl_creates_namespaces_config_maps_and_secrets_in_protobuf(
+    kubectl: Kubectl,
+) -> None:
+    kubectl("create", "namespace", "analytics")
+    kubectl("create", "configmap", "settings", "-n", "analytics", "--from-literal=a=b")
+    kubectl("create", "secret", "generic", "token", "-n", "analytics", "--from-literal=t=xyz")
+    kubectl("label", "namespace", "analytics", "team=analytics")
+
+    namespace = json.loads(kubectl("get", "namespace", "analytics", "-o", "json"))
+    assert namespace["metadata"]["labels"]["team"] == "analytics"
+    assert namespace["status"]["phase"] == "Active"
+    settings = json.loads(kubectl("get", "cm", "settings", "-n", "analytics", "-o", "json"))
+    assert settings["data"] == {"a": "b"}
+    token = json.loads(kubectl("get", "secret", "token", "-n", "analytics", "-o", "json"))
+    assert token["data"] == {"t": "eHl6"} and token["type"] == "Opaque"
+
+    kubectl("delete", "namespace", "analytics", "--timeout=30s")
+    assert kubectl.run("get", "namespace", "analytics", check=False).returncode != 0

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import admin, discovery, errors, tables, watch
+from . import admin, discovery, errors, protobuf, tables, watch
 from .faults import FaultInjector, RequestLog, RequestRecord
 from .operations import APPLY_PATCH, ClusterState
 from .resources import ResourceInfo
@@ -275,6 +275,8 @@ def _dry_run(raw: web.BaseRequest) -> bool:
 def _parse_body(raw: web.BaseRequest, body: bytes) -> Any:
     if not body:
         return None
+    if raw.content_type == protobuf.CONTENT_TYPE:
+        return protobuf.decode(body)
     try:
         if raw.content_type == APPLY_PATCH:
             return yaml.safe_load(body)

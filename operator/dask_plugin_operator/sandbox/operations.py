@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import crds, errors
+from . import crds, defaults, errors
 from .builtin import BUILTIN_RESOURCES
 from .clock import generated_name, now_rfc3339
 from .patches import json_patch, merge_patch, strategic_merge_patch
@@ -231,6 +231,8 @@ class ClusterState:
             labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
         elif info.storage_key == CRDS:
             obj["status"] = crds.accepted_status(obj, now_rfc3339())
+        else:
+            defaults.apply_on_create(info.storage_key, obj)
 
     def _require_container(self, info: ResourceInfo, namespace: str | None, name: str) -> None:
         if namespace is not None:
