@@ -93,6 +93,9 @@ def _run(args: argparse.Namespace) -> int:
                     "json": kopf.LogFormat.JSON}[args.log_format],
     )
     logging.getLogger("distributed").setLevel(logging.WARNING)
+    if not (args.verbose or args.debug):
+        # Kopf reports every handler call at info level; ours report what matters.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     config = OperatorConfig(
         check_interval=args.check_interval, concurrency=args.concurrency,
         rpc_timeout=args.rpc_timeout, deletion_timeout=args.deletion_timeout,

@@ -14,8 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from distributed.comm import connect
-from distributed.comm.core import CommClosedError
+from distributed.comm.core import CommClosedError, connect
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ class Sentinel:
         was_down = False
         while True:
             try:
-                comm = await connect(self.address, timeout=self._timeout)
+                comm = await connect(self.address, timeout=self._timeout)  # type: ignore[no-untyped-call]
             except (OSError, CommClosedError, TimeoutError):
                 was_down = True
                 await asyncio.sleep(PROBE_INTERVAL)
