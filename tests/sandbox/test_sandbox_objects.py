@@ -265,3 +265,35 @@ def test_custom_resources_refuse_strategic_merge_patch(widgets: Widgets) -> None
         widgets.patch("w", {"spec": {"size": 2}},
                       _content_type="application/strategic-merge-patch+json")
     assert status_of(patching) == 415
+
+
+def owned_config_map(name: str, owner: Any) -> dict[str, Any]:
+    reference = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget",
+                 "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
+    return {"metadata": {"name": name, "ownerReferences": [reference]}}
+
+
+def test_deleting_an_owner_deletes_its_dependents(
+    widgets: Widgets, widgets_client: kubernetes.client.ApiClient
+) -> None:
+    core = kubernetes.client.CoreV1Api(widgets_client)
+    owner = widgets.create("w")
+    core.create_namespaced_config_map("default", owned_config_map("owned", owner))
+    core.create_namespaced_config_map("default", {"metadata": {"name": "free"}})
+
+    widgets.delete("w")
+    names = [c.metadata.name for c in core.list_namespaced_config_map("default").items]
+    assert names == ["free"]
+
+
+def test_orphan_propagation_keeps_dependents_without_the_reference(
+    widgets: Widgets, widgets_client: kubernetes.client.ApiClient
+) -> None:
+    core = kubernetes.client.CoreV1Api(widgets_client)
+    owner = widgets.create("w")
+    core.create_namespaced_config_map("default", owned_config_map("owned", owner))
+
+    widgets.api.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w",
+                                                propagation_policy="Orphan")
+    kept = core.read_namespaced_config_map("owned", "default")
+    assert kept.metadata.owner_references is None

@@ -191,10 +191,8 @@ class SandboxApi:
         self, raw: web.BaseRequest, body: bytes, info: ResourceInfo, target: Target
     ) -> web.Response:
         assert target.name is not None
-        options = _parse_body(raw, body) if body else {}
         obj, gone = self.state.delete(info, target.namespace, target.name,
-                                      options if isinstance(options, Mapping) else {},
-                                      dry_run=_dry_run(raw))
+                                      _delete_options(raw, body), dry_run=_dry_run(raw))
         if gone and info.custom:
             return _json(_success(info, obj))
         return self._object(raw, info, obj)
@@ -283,6 +281,16 @@ def _parse_body(raw: web.BaseRequest, body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, yaml.YAMLError) as error:
         raise errors.bad_request(f"the request body is not valid JSON or YAML: {error}") from None
+
+
+def _delete_options(raw: web.BaseRequest, body: bytes) -> dict[str, Any]:
+    """DeleteOptions from the body, or from query parameters as some clients send them."""
+    options = _parse_body(raw, body) if body else None
+    result = dict(options) if isinstance(options, Mapping) else {}
+    for key in ("propagationPolicy", "gracePeriodSeconds"):
+        if key in raw.query:
+            result.setdefault(key, raw.query[key])
+    return result
 
 
 def _present(info: ResourceInfo, obj: Object) -> Object:

@@ -153,6 +153,8 @@ class ClusterState:
             return self._delete_namespace(old)
         if info.storage_key == CRDS:
             return self._delete_crd(old)
+        if (options or {}).get("propagationPolicy") == "Orphan":
+            self._orphan_dependents(old)
         return self._delete_object(info, old)
 
     def delete_collection(
@@ -378,8 +380,25 @@ class ClusterState:
             self._delete_object(self._info_of(resource), obj)
         return self._reap_crd(resource) or current, False
 
+    def _orphan_dependents(self, owner: Object) -> None:
+        uid = owner["metadata"].get("uid", "")
+        for resource, obj in self.store.dependents(uid):
+            orphan = copy.deepcopy(obj)
+            references = orphan["metadata"].get("ownerReferences", [])
+            remaining = [ref for ref in references if ref.get("uid") != uid]
+            _set_or_drop(orphan["metadata"], "ownerReferences", remaining or None)
+            self.store.put(resource, orphan, obj)
+
+    def _collect_garbage(self, owner: Object) -> None:
+        """Delete the dependents of a removed object that have no owner left (background)."""
+        for resource, obj in self.store.dependents(owner["metadata"].get("uid", "")):
+            references = obj["metadata"].get("ownerReferences") or []
+            if not any(self.store.exists(ref.get("uid", "")) for ref in references):
+                self._delete_object(self._info_of(resource), obj)
+
     def _after_removal(self, info: ResourceInfo, final: Object) -> None:
         self._after_write(info, final, removed=True)
+        self._collect_garbage(final)
         namespace = final["metadata"].get("namespace")
         if namespace:
             self._reap_namespace(namespace)

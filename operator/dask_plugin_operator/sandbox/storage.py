@@ -53,6 +53,8 @@ class ObjectStore:
         self._history: collections.deque[WatchEvent] = collections.deque(maxlen=history_limit)
         self._forgotten = 0  # the newest revision no longer in the history
         self._subscriptions: set[Subscription] = set()
+        self._uids: dict[str, tuple[StorageKey, ObjectKey]] = {}
+        self._dependents: dict[str, set[tuple[StorageKey, ObjectKey]]] = {}
 
     @property
     def revision(self) -> int:
@@ -76,12 +78,26 @@ class ObjectStore:
                 if object_namespace == namespace:
                     yield resource, obj
 
+    def exists(self, uid: str) -> bool:
+        """Whether an object with this uid is stored."""
+        return uid in self._uids
+
+    def dependents(self, uid: str) -> list[tuple[StorageKey, Object]]:
+        """Objects whose ownerReferences name this uid."""
+        found = []
+        for resource, key in sorted(self._dependents.get(uid, ())):
+            obj = self._objects.get(resource, {}).get(key)
+            if obj is not None:
+                found.append((resource, obj))
+        return found
+
     def put(self, resource: StorageKey, obj: Object, old: Object | None) -> Object:
         """Store a new or changed object under a new resourceVersion and tell the watchers."""
         revision = self._next_revision()
         obj["metadata"]["resourceVersion"] = str(revision)
         key = _key_of(obj)
         self._objects.setdefault(resource, {})[key] = obj
+        self._index(resource, key, old, obj)
         self._publish(WatchEvent("MODIFIED" if old else "ADDED", revision, resource, obj, old))
         return obj
 
@@ -89,6 +105,7 @@ class ObjectStore:
         """Forget an object; the DELETED event carries a new resourceVersion, like etcd's."""
         revision = self._next_revision()
         self._objects.get(resource, {}).pop(_key_of(obj), None)
+        self._index(resource, _key_of(obj), obj, None)
         final = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(revision)}}
         self._publish(WatchEvent("DELETED", revision, resource, final, obj))
         return final
@@ -116,6 +133,19 @@ class ObjectStore:
                 subscription.close()
                 self._subscriptions.discard(subscription)
 
+    def _index(
+        self, resource: StorageKey, key: ObjectKey, old: Object | None, new: Object | None
+    ) -> None:
+        """Keep the uid and owner indexes in line with a write."""
+        for owner in _owner_uids(old):
+            self._dependents.get(owner, set()).discard((resource, key))
+        for owner in _owner_uids(new):
+            self._dependents.setdefault(owner, set()).add((resource, key))
+        if old is not None:
+            self._uids.pop(old["metadata"].get("uid", ""), None)
+        if new is not None:
+            self._uids[new["metadata"].get("uid", "")] = (resource, key)
+
     def _next_revision(self) -> int:
         self._revision += 1
         return self._revision
@@ -132,3 +162,10 @@ class ObjectStore:
 def _key_of(obj: Object) -> ObjectKey:
     metadata = obj["metadata"]
     return (metadata.get("namespace") or "", metadata["name"])
+
+
+def _owner_uids(obj: Object | None) -> list[str]:
+    if obj is None:
+        return []
+    references = obj["metadata"].get("ownerReferences") or []
+    return [ref["uid"] for ref in references if isinstance(ref, dict) and ref.get("uid")]
