@@ -19,6 +19,12 @@ PLUGIN_PATH = ":".join(
 )
 
 
+@pytest.fixture
+def plugin_env() -> dict[str, str]:
+    """The environment for Dask processes that must import the example and test plugins."""
+    return {"PYTHONPATH": PLUGIN_PATH}
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDaskCluster]:
     """Two workers with nannies, shared by a module's tests (plugin names differ)."""

@@ -214,11 +214,10 @@ async def test_scheduler_plugin_that_cannot_start_is_reported(
     assert (await client.unregister("scheduler", name)).failed == {}
 
 
-async def test_nanny_plugin_on_workers_without_nannies_reaches_nobody(tmp_path: Any) -> None:
-    from conftest import PLUGIN_PATH
-
-    env = {"PYTHONPATH": PLUGIN_PATH}
-    with LocalDaskCluster(workers=1, nanny=False, env=env, log_dir=tmp_path) as bare:
+async def test_nanny_plugin_on_workers_without_nannies_reaches_nobody(
+    tmp_path: Any, plugin_env: dict[str, str]
+) -> None:
+    with LocalDaskCluster(workers=1, nanny=False, env=plugin_env, log_dir=tmp_path) as bare:
         client = SchedulerClient(bare.address)
         spec = module("dpo_test_plugins:NannyRecorder", kind="nanny", tag="unused")
 
