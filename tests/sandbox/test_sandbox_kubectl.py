@@ -194,3 +194,22 @@ def test_kubectl_creates_namespaces_config_maps_and_secrets_in_protobuf(
 
     kubectl("delete", "namespace", "analytics", "--timeout=30s")
     assert kubectl.run("get", "namespace", "analytics", check=False).returncode != 0
+
+
+def test_kubectl_validates_on_the_server_without_being_told_not_to(kubectl: Kubectl) -> None:
+    unknown = PLUGIN + "  colour: blue\n"
+    result = kubectl.run("apply", "-f", "-", stdin=unknown, check=False)
+    assert result.returncode != 0
+    assert 'strict decoding error: unknown field "spec.colour"' in result.stderr
+
+    assert "created" in kubectl("apply", "-f", "-", stdin=PLUGIN)
+
+
+def test_kubectl_applies_a_service_twice_with_strategic_merge(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", stdin=SERVICE)
+    kubectl("apply", "-f", "-", stdin=SERVICE.replace("port: 8786", "port: 8787"))
+    service = json.loads(kubectl("get", "service", "prod-scheduler", "-o", "json"))
+    assert service["spec"]["ports"] == [
+        {"name": "tcp-comm", "port": 8787, "protocol": "TCP", "targetPort": 8787}
+    ]
+    assert service["spec"]["clusterIP"].startswith("10.96.")

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import admin, discovery, errors, protobuf, tables, watch
+from . import admin, discovery, errors, openapi, protobuf, tables, watch
 from .faults import FaultInjector, RequestLog, RequestRecord
 from .operations import APPLY_PATCH, ClusterState
 from .resources import ResourceInfo
@@ -100,6 +100,12 @@ class SandboxApi:
             return web.Response(text="ok")
         if path == "/":
             return _json({"paths": ["/api", "/api/v1", "/apis", "/version", *_HEALTH_PATHS]})
+        if path.rstrip("/") == openapi.PREFIX:
+            return _json(openapi.root(self.state.registry))
+        if path.startswith(openapi.PREFIX + "/"):
+            document = openapi.group_version(self.state.registry, path[len(openapi.PREFIX):])
+            if document is not None:
+                return _json(document)
         raise errors.resource_not_found(path)
 
     def _discovery(self, target: Target) -> Mapping[str, Any]:
@@ -132,7 +138,7 @@ class SandboxApi:
             return self._read(raw, info, target)
         if verb == "create":
             created = self.state.create(info, target.namespace, _parse_body(raw, body),
-                                        dry_run=_dry_run(raw))
+                                        dry_run=_dry_run(raw), strict=_strict(raw))
             return self._object(raw, info, created, status=201)
         if verb in ("update", "patch"):
             return self._write(raw, body, info, target)
@@ -181,10 +187,12 @@ class SandboxApi:
         content = _parse_body(raw, body)
         if raw.method == "PUT":
             obj = self.state.replace(info, target.namespace, target.name, content,
-                                     subresource=target.subresource, dry_run=_dry_run(raw))
+                                     subresource=target.subresource, dry_run=_dry_run(raw),
+                                     strict=_strict(raw))
             return self._object(raw, info, obj)
         obj = self.state.patch(info, target.namespace, target.name, raw.content_type, content,
-                               subresource=target.subresource, dry_run=_dry_run(raw))
+                               subresource=target.subresource, dry_run=_dry_run(raw),
+                               strict=_strict(raw))
         return self._object(raw, info, obj)
 
     def _delete(
@@ -268,6 +276,11 @@ def _selectors(raw: web.BaseRequest) -> tuple[LabelSelector, FieldSelector]:
 
 def _dry_run(raw: web.BaseRequest) -> bool:
     return "All" in raw.query.getall("dryRun", [])
+
+
+def _strict(raw: web.BaseRequest) -> bool:
+    """Whether unknown fields are errors (``fieldValidation=Strict``) rather than pruned."""
+    return raw.query.get("fieldValidation") == "Strict"
 
 
 def _parse_body(raw: web.BaseRequest, body: bytes) -> Any:

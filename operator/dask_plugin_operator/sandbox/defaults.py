@@ -32,15 +32,19 @@ def _pod(obj: Object) -> None:
     obj["status"] = {"phase": "Pending"}
 
 
-_ON_CREATE: dict[tuple[str, str], Callable[[Object], None]] = {
+# Defaulting runs on every write, as decoding does on a real server; pods start Pending.
+_ON_WRITE: dict[tuple[str, str], Callable[[Object], None]] = {
     ("", "secrets"): _secret,
     ("", "services"): _service,
+}
+_ON_CREATE: dict[tuple[str, str], Callable[[Object], None]] = {
+    **_ON_WRITE,
     ("", "pods"): _pod,
 }
 
 
-def apply_on_create(resource: tuple[str, str], obj: Object) -> None:
-    """Fill in what the API server defaults on a new built-in object."""
-    defaulting = _ON_CREATE.get(resource)
+def apply(resource: tuple[str, str], obj: Object, *, creating: bool) -> None:
+    """Fill in what the API server defaults on a built-in object being written."""
+    defaulting = (_ON_CREATE if creating else _ON_WRITE).get(resource)
     if defaulting is not None:
         defaulting(obj)

@@ -22,7 +22,7 @@ from .patches import json_patch, merge_patch, strategic_merge_patch
 from .resources import ResourceInfo, ResourceRegistry, StorageKey
 from .selectors import FieldSelector, LabelSelector
 from .storage import Object, ObjectStore
-from .structural import prune_and_default
+from .structural import prune_and_default, unknown_fields
 from .validation import Cause, label_causes, name_causes, schema_causes
 
 NAMESPACES: StorageKey = ("", "namespaces")
@@ -74,13 +74,22 @@ class ClusterState:
     # Writes.
 
     def create(
-        self, info: ResourceInfo, namespace: str | None, body: Any, *, dry_run: bool = False
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        strict: bool = False,
     ) -> Object:
-        """Create an object: 201 semantics, 409 if it exists, 422 if it is invalid."""
+        """Create an object: 201 semantics, 409 if it exists, 422 if it is invalid.
+
+        ``strict`` (``fieldValidation=Strict``) rejects unknown fields instead of pruning them.
+        """
         obj = self._fresh_object(info, namespace, body)
         metadata = obj["metadata"]
         self._require_container(info, metadata.get("namespace"), metadata["name"])
-        obj = self._admit(info, obj)
+        obj = self._admit(info, obj, strict)
         if self.store.get(info.storage_key, metadata.get("namespace"), metadata["name"]):
             raise errors.already_exists(info, metadata["name"])
 
@@ -101,6 +110,7 @@ class ClusterState:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        strict: bool = False,
     ) -> Object:
         """Replace an object (PUT); a stale resourceVersion in the body answers 409."""
         old = self.get(info, namespace, name)
@@ -111,7 +121,7 @@ class ClusterState:
             message = f"the name of the object ({body_name}) does not match the name on the URL"
             raise errors.bad_request(f"{message} ({name})")
         self._check_version(info, old, body)
-        return self._update(info, old, body, subresource, dry_run)
+        return self._update(info, old, body, subresource, dry_run, strict)
 
     def patch(
         self,
@@ -123,17 +133,18 @@ class ClusterState:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        strict: bool = False,
     ) -> Object:
         """Patch an object; a patch carrying a stale resourceVersion answers 409."""
         if patch_type == APPLY_PATCH and not self.store.get(info.storage_key, namespace, name):
             applied = dict(body) if isinstance(body, Mapping) else body
-            return self.create(info, namespace, applied, dry_run=dry_run)
+            return self.create(info, namespace, applied, dry_run=dry_run, strict=strict)
         old = self.get(info, namespace, name)
         candidate = self._patched(info, old, patch_type, body)
         if not isinstance(candidate, dict) or not isinstance(candidate.get("metadata"), dict):
             raise errors.unprocessable("the patched object is not a Kubernetes object")
         self._check_version(info, old, candidate)
-        return self._update(info, old, candidate, subresource, dry_run)
+        return self._update(info, old, candidate, subresource, dry_run, strict)
 
     def delete(
         self,
@@ -234,7 +245,7 @@ class ClusterState:
         elif info.storage_key == CRDS:
             obj["status"] = crds.accepted_status(obj, now_rfc3339())
         else:
-            defaults.apply_on_create(info.storage_key, obj)
+            defaults.apply(info.storage_key, obj, creating=True)
 
     def _require_container(self, info: ResourceInfo, namespace: str | None, name: str) -> None:
         if namespace is not None:
@@ -279,12 +290,14 @@ class ClusterState:
         candidate: Object,
         subresource: str | None,
         dry_run: bool,
+        strict: bool = False,
     ) -> Object:
         new = self._split_status(info, old, copy.deepcopy(candidate), subresource)
         new["kind"], new["apiVersion"] = old["kind"], old["apiVersion"]
         self._keep_server_metadata(old, new)
         self._check_finalizers(info, old, new)
-        new = self._admit(info, new)
+        defaults.apply(info.storage_key, new, creating=False)
+        new = self._admit(info, new, strict)
         if _content(new) != _content(old):
             new["metadata"]["generation"] = old["metadata"].get("generation", 0) + 1
 
@@ -326,10 +339,17 @@ class ClusterState:
             raise errors.invalid(info, old["metadata"]["name"],
                                  [("FieldValueForbidden", "metadata.finalizers", message)])
 
-    def _admit(self, info: ResourceInfo, obj: Object) -> Object:
+    def _admit(self, info: ResourceInfo, obj: Object, strict: bool = False) -> Object:
         """Prune, default and validate an object about to be stored; 422 if it is invalid."""
         causes: list[Cause] = label_causes(obj["metadata"].get("labels"))
         if info.custom and info.schema:
+            unknown = unknown_fields(obj, info.schema) if strict else []
+            if unknown:
+                listed = ", ".join(f'unknown field "{path}"' for path in unknown)
+                raise errors.bad_request(
+                    f"{info.kind} in version \"{info.version}\" cannot be handled as a "
+                    f"{info.kind}: strict decoding error: {listed}"
+                )
             obj = prune_and_default(obj, info.schema)
             causes += schema_causes(obj, info.schema)
         if info.storage_key == CRDS:

@@ -19,19 +19,31 @@ _ALWAYS_KEPT = ("apiVersion", "kind", "metadata")
 
 def prune_and_default(obj: dict[str, Any], schema: Schema) -> dict[str, Any]:
     """A copy of a custom object with unknown fields dropped and defaults filled in."""
-    result = _walk(copy.deepcopy(obj), schema, root=True)
+    result = _walk(copy.deepcopy(obj), schema, "", [], root=True)
     return result if isinstance(result, dict) else obj
 
 
-def _walk(value: Any, schema: Schema, root: bool = False) -> Any:
+def unknown_fields(obj: dict[str, Any], schema: Schema) -> list[str]:
+    """The dotted paths of the fields pruning would drop, for strict field validation."""
+    dropped: list[str] = []
+    _walk(copy.deepcopy(obj), schema, "", dropped, root=True)
+    return dropped
+
+
+def _walk(value: Any, schema: Schema, path: str, dropped: list[str], root: bool = False) -> Any:
     if isinstance(value, dict):
-        return _walk_object(value, schema, root)
+        return _walk_object(value, schema, path, dropped, root)
     if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
-        return [_walk(item, schema["items"]) for item in value]
+        return [
+            _walk(item, schema["items"], f"{path}[{index}]", dropped)
+            for index, item in enumerate(value)
+        ]
     return value
 
 
-def _walk_object(value: dict[str, Any], schema: Schema, root: bool) -> dict[str, Any]:
+def _walk_object(
+    value: dict[str, Any], schema: Schema, path: str, dropped: list[str], root: bool
+) -> dict[str, Any]:
     properties = _properties(schema)
     additional = schema.get("additionalProperties")
     keep_meta = root or bool(schema.get("x-kubernetes-embedded-resource"))
@@ -43,14 +55,17 @@ def _walk_object(value: dict[str, Any], schema: Schema, root: bool) -> dict[str,
 
     result: dict[str, Any] = {}
     for key, item in value.items():
+        child_path = f"{path}.{key}" if path else key
         if keep_meta and key in _ALWAYS_KEPT:
             result[key] = item  # object metadata is the server's business, never pruned here
         elif key in properties:
-            result[key] = _walk(item, properties[key])
+            result[key] = _walk(item, properties[key], child_path, dropped)
         elif isinstance(additional, Mapping):
-            result[key] = _walk(item, additional)
+            result[key] = _walk(item, additional, child_path, dropped)
         elif additional is True or not _prunes_here(schema):
             result[key] = item
+        else:
+            dropped.append(child_path)
     return result
 
 
