@@ -53,6 +53,8 @@ def _instantiate(data: dict[str, Any]) -> Any:
         return Environ(dict(source["environ"]))
     if source["type"] == "pipInstall":
         return _PipInstaller(source["packages"], source.get("options", []))
+    if source["type"] == "retire":
+        return _Retirement(source["target"])
     raise ValueError(f"Unknown plugin source type {source['type']!r}.")
 
 
@@ -91,6 +93,27 @@ class _PipInstaller:
             done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"pip install failed: {done.stderr.strip()[-2000:]}")
+
+
+class _Retirement:
+    """Closes and removes one scheduler plugin, which distributed removes without close.
+
+    Registered as a scheduler plugin of its own: its ``start`` is the only hook that
+    runs inside the scheduler on request. A missing target fails the registration, so
+    the caller learns that there was nothing to remove.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    async def start(self, scheduler: Any) -> None:
+        plugin = scheduler.plugins.get(self.target)
+        if plugin is None:
+            raise ValueError(f"Could not find plugin {self.target!r} to retire.")
+        try:
+            await _settle(plugin.close())
+        finally:
+            scheduler.plugins.pop(self.target, None)
 
 
 class _Loader:

@@ -59,6 +59,12 @@ def build_payload(name: str, spec: PluginSpec) -> bytes:
     return pickle.dumps(_PortablePayload(loader_data(name, spec)), protocol=PICKLE_PROTOCOL)
 
 
+def build_retirement_payload(name: str, target: str) -> bytes:
+    """A scheduler plugin, registered as ``name``, that closes and removes ``target``."""
+    data = {"name": name, "kind": "scheduler", "source": {"type": "retire", "target": target}}
+    return pickle.dumps(_PortablePayload(data), protocol=PICKLE_PROTOCOL)
+
+
 def content_hash(spec: PluginSpec) -> str:
     """A stable digest of what gets shipped, whatever the plugin is named or selects.
 

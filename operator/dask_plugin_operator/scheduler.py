@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -21,6 +22,7 @@ from typing import Any
 from distributed.comm.core import CommClosedError
 from distributed.core import ConnectionPool
 
+from .payload import build_retirement_payload
 from .spec import PluginKind
 
 logger = logging.getLogger(__name__)
@@ -163,7 +165,12 @@ class SchedulerClient:
         return _per_worker_result(kind, name, answer)
 
     async def unregister(self, kind: PluginKind, name: str) -> RegistrationResult:
-        """Remove a plugin; a name the scheduler does not hold is no error."""
+        """Remove a plugin; a name the scheduler does not hold is no error.
+
+        Workers and nannies run the plugin's teardown; a scheduler plugin is closed.
+        """
+        if kind == "scheduler":
+            return await self._retire(name)
         op = f"unregister_{kind}_plugin"
         try:
             answer = await self._call(op, name=name, timeout=self.register_timeout)
@@ -171,9 +178,22 @@ class SchedulerClient:
             if any(mark in error.text for mark in _ABSENT_MARKS):
                 return RegistrationResult(kind, name)
             return _failed(kind, name, self.address, error.text)
-        if kind == "scheduler":
-            return RegistrationResult(kind, name, ok=(self.address,))
         return _per_worker_result(kind, name, answer)
+
+    async def _retire(self, name: str) -> RegistrationResult:
+        """Close and remove a scheduler plugin through a short-lived retiring plugin."""
+        # distributed's own unregister drops the plugin without closing it, so a second
+        # plugin does both inside the scheduler, then is unregistered in turn.
+        retiree = f"{name}.retire-{uuid.uuid4().hex[:8]}"
+        payload = build_retirement_payload(retiree, name)
+        retired = await self.register("scheduler", retiree, payload)
+        if retired.failed:
+            error = retired.first_error() or ""
+            if any(mark in error for mark in _ABSENT_MARKS):
+                return RegistrationResult("scheduler", name)
+            return _failed("scheduler", name, self.address, error)
+        await self._call("unregister_scheduler_plugin", name=retiree)
+        return RegistrationResult("scheduler", name, ok=(self.address,))
 
     async def records(self) -> dict[str, PluginRecord]:
         """Our records kept on the scheduler, by plugin name; empty after a restart."""

@@ -142,6 +142,9 @@ async def test_scheduler_plugin_is_started_replaced_and_unregistered(
     assert registered.ok == replaced.ok == removed.ok == (compat_cluster.address,)
     assert absent == RegistrationResult("scheduler", "sched")
     log = scheduler.log()
+    # distributed replaces without close(); the loader closes its predecessor, and
+    # unregistering closes the current one.
+    assert scheduler.count(f"SchedulerRecorder {second} close") == 1
     assert log.index(f"SchedulerRecorder {first} close") < log.index(
         f"SchedulerRecorder {second} start"
     )
