@@ -74,7 +74,9 @@ class RegistrationResult:
     """What one register or unregister call did, worker by worker.
 
     Worker and nanny plugins report per worker address; a scheduler plugin reports
-    under the scheduler's own address.
+    under the scheduler's own address. In a cluster where only some workers have
+    nannies, distributed (2024.12 to 2026.8) pairs nanny answers with the wrong worker
+    addresses; the counts stay right.
     """
 
     kind: PluginKind

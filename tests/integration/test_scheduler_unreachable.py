@@ -8,13 +8,16 @@ from typing import Any
 
 import pytest
 
+from dask_plugin_operator.payload import build_payload
 from dask_plugin_operator.scheduler import (
     PluginRecord,
     SchedulerClient,
     SchedulerPool,
     SchedulerUnreachable,
 )
-from daskprocs import free_port
+from dask_plugin_operator.selection import LabelSelector
+from dask_plugin_operator.spec import ModuleSource, PluginSpec
+from daskprocs import LocalDaskCluster, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -61,6 +64,21 @@ async def test_every_call_fails_against_an_address_nobody_listens_on(call: str) 
         await CALLS[call](client)
 
     assert address in str(raised.value)
+    await client.close()
+
+
+async def test_registration_gives_up_on_a_worker_stuck_in_setup(
+    own_cluster: LocalDaskCluster,
+) -> None:
+    client = SchedulerClient(own_cluster.address, timeout=5, register_timeout=1)
+    source = ModuleSource("dpo_test_plugins", "SlowSetup", kwargs={"seconds": 60})
+    spec = PluginSpec(kind="worker", selector=LabelSelector(), priority=0, source=source)
+
+    with pytest.raises(SchedulerUnreachable, match="no answer to register_worker_plugin"):
+        await client.register("worker", "slow", build_payload("slow", spec))
+
+    # The scheduler itself still answers while the worker is busy.
+    assert (await client.identity()).workers == 1
     await client.close()
 
 

@@ -6,6 +6,7 @@ read from the log what ran where and in which order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -20,6 +21,16 @@ class RaisingSetup(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         raise RuntimeError("setup refused on purpose")
+
+
+class SlowSetup(WorkerPlugin):
+    """A worker plugin whose setup takes ``seconds``, as a stuck install would."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def setup(self, worker: Any) -> None:
+        await asyncio.sleep(self.seconds)
 
 
 class WorkerRecorder(WorkerPlugin):
