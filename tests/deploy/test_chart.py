@@ -370,6 +370,7 @@ def test_extra_values_reach_the_pod(helm: Path) -> None:
         ({"metrics": {"serviceMonitor": {"enabled": True}}}, "metrics.enabled"),
         ({"ha": {"enabled": True, "replicas": 1}}, "ha.replicas"),
         ({"checkIntervall": 5}, "checkIntervall"),
+        ({"metrics": {"enabled": True, "port": 8080}}, "must differ"),
         ({"watchNamespaces": ["Not_A_Namespace"]}, "watchNamespaces"),
     ],
 )
