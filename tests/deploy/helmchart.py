@@ -50,11 +50,13 @@ def run_helm(helm: Path, *args: str, values: Mapping[str, Any] | None = None) ->
     return result.stdout
 
 
-def render(helm: Path, values: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def render(
+    helm: Path, values: Mapping[str, Any] | None = None, *options: str
+) -> list[dict[str, Any]]:
     """The manifests of ``helm template`` with these values, CRDs and hooks included."""
     output = run_helm(
         helm, "template", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE,
-        "--include-crds", values=values or {},
+        "--include-crds", *options, values=values or {},
     )
     return [doc for doc in yaml.safe_load_all(output) if doc]
 

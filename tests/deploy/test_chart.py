@@ -10,6 +10,8 @@ import helmchart
 import jsonschema
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
+import tomllib
+import yaml
 from helmchart import MODES, containers, of_kind, operator_args
 from rbac import Mode, check_rbac_allows
 
@@ -429,3 +431,19 @@ def test_a_node_drain_never_takes_every_process_at_once(
     for deployment in deployments:
         pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_peering_objects_render_on_a_cluster_that_knows_kopf_already(helm: Path) -> None:
+    # Upgrades take the branch that looks the object up first; `helm template` has no
+    # cluster to ask, so the lookup finds nothing and the object is still rendered.
+    values = {"ha": {"enabled": True}}
+    manifests = helmchart.render(helm, values, "--api-versions", "kopf.dev/v1")
+
+    assert len(of_kind(manifests, "ClusterKopfPeering")) == 1
+
+
+def test_the_chart_deploys_the_version_of_the_package_it_ships_with() -> None:
+    chart = yaml.safe_load((helmchart.CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((helmchart.REPOSITORY / "pyproject.toml").read_text())
+
+    assert chart["appVersion"] == project["project"]["version"]
