@@ -9,10 +9,13 @@ from typing import Any
 import kopf
 import kubernetes
 import pytest
+import yaml
 from kopf.testing import KopfRunner
 
 from dask_plugin_operator.sandbox import SandboxThread
 from dask_plugin_operator.sandbox.kubeconfig import TOKEN
+
+from .conftest import HERE
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -105,3 +108,35 @@ def test_kopf_handles_creation_and_deletion_with_a_finalizer(
     assert {("watch", "widgets", None), ("patch", "widgets", None),
             ("patch", "widgets", "status"), ("create", "events", None),
             ("patch", "kopfpeerings", None)} <= calls
+
+
+def test_kopf_picks_up_a_crd_created_after_it_started(tmp_path: Any) -> None:
+    with SandboxThread(crds=[], install_daskcluster_crd=False) as sandbox:
+        config = sandbox.write_kubeconfig(tmp_path / "kubeconfig")
+        client = kubernetes.config.new_client_from_config(config_file=str(config))
+        objects = kubernetes.client.CustomObjectsApi(client)
+        extensions = kubernetes.client.ApiextensionsV1Api(client)
+        registry, settings = test_operator(sandbox.url, [])
+
+        args = ["run", "--namespace=default", "--standalone"]
+        with KopfRunner(args, registry=registry, settings=settings, timeout=60) as runner:
+            eventually(lambda: any(r.verb == "watch" and r.resource == "customresourcedefinitions"
+                                   for r in sandbox.sandbox.recent_requests()),
+                       "the operator watched for CRDs")
+            crd = yaml.safe_load((HERE / "widgets-crd.yaml").read_text())
+            extensions.create_custom_resource_definition(crd)
+            body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget",
+                    "metadata": {"name": "late"}, "spec": {"size": 1}}
+            objects.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, body)
+
+            def seen() -> Any:
+                late = objects.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL,
+                                                            "late")
+                return late.get("status", {}).get("seen")
+
+            assert eventually(seen, "the operator handled a widget of the late CRD") is True
+            objects.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "late")
+        client.close()
+
+    assert runner.exception is None
+    assert "Traceback" not in runner.output

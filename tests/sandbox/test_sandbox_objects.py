@@ -297,3 +297,20 @@ def test_orphan_propagation_keeps_dependents_without_the_reference(
                                                 propagation_policy="Orphan")
     kept = core.read_namespaced_config_map("owned", "default")
     assert kept.metadata.owner_references is None
+
+
+def test_the_kubernetes_client_watches_from_a_listed_version(widgets: Widgets) -> None:
+    widgets.create("w")
+    listing = widgets.api.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)
+    widgets.patch("w", {"spec": {"size": 2}})
+    widgets.delete("w")
+
+    watcher = kubernetes.watch.Watch()
+    events = []
+    for event in watcher.stream(widgets.api.list_namespaced_custom_object, GROUP, VERSION,
+                                "default", PLURAL, timeout_seconds=10,
+                                resource_version=listing["metadata"]["resourceVersion"]):
+        events.append((event["type"], event["object"]["spec"]["size"]))
+        if len(events) == 2:
+            watcher.stop()
+    assert events == [("MODIFIED", 2), ("DELETED", 2)]

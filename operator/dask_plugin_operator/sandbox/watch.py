@@ -73,14 +73,18 @@ async def stream(
         backlog = _backlog(store, watch)
     except ApiError as error:
         return await _send_error(raw_request, error)
+    # Subscribing right after reading the backlog, with no await between, loses no event.
     subscription = store.subscribe(watch.info.storage_key)
     try:
         response = await _start(raw_request)
-        for event_type, obj in backlog:
-            await _send(response, event_type, render(obj))
-        if watch.initial_events:
-            await _send(response, "BOOKMARK", _bookmark(watch, store, initial_end=True))
-        await _follow(response, subscription.queue, store, watch, render, bookmark_interval)
+        try:
+            for event_type, obj in backlog:
+                await _send(response, event_type, render(obj))
+            if watch.initial_events:
+                await _send(response, "BOOKMARK", _bookmark(watch, store, initial_end=True))
+            await _follow(response, subscription.queue, store, watch, render, bookmark_interval)
+        except ConnectionResetError:
+            pass  # the client went away: the usual end of a watch, nothing to report
         return response
     finally:
         store.unsubscribe(subscription)
