@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -15,7 +16,7 @@ from kopf.testing import KopfRunner
 from dask_plugin_operator.sandbox import SandboxThread
 from dask_plugin_operator.sandbox.kubeconfig import TOKEN
 
-from .conftest import HERE
+from .conftest import HERE, Kubectl
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -62,7 +63,8 @@ test_operator.__test__ = False  # type: ignore[attr-defined]  # a helper, not a 
 
 
 def test_kopf_handles_creation_and_deletion_with_a_finalizer(
-    widgets_sandbox: SandboxThread, widgets_client: kubernetes.client.ApiClient
+    widgets_sandbox: SandboxThread, widgets_client: kubernetes.client.ApiClient,
+    tmp_path: Path,
 ) -> None:
     objects = kubernetes.client.CustomObjectsApi(widgets_client)
     core = kubernetes.client.CoreV1Api(widgets_client)
@@ -93,6 +95,9 @@ def test_kopf_handles_creation_and_deletion_with_a_finalizer(
             lambda: core.list_namespaced_event("default", field_selector="reason=Seen").items,
             "the operator posted an event")
         assert events[0].involved_object.name == "w"
+        kubectl = Kubectl(widgets_sandbox.write_kubeconfig(tmp_path / "config"), tmp_path / "c")
+        described = kubectl("describe", "widget", "w")
+        assert "Seen" in described and "The widget was seen by the test operator." in described
 
         objects.delete_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w")
         eventually(lambda: widget() is None, "the widget was released and deleted")

@@ -184,6 +184,9 @@ def test_kubectl_creates_namespaces_config_maps_and_secrets_in_protobuf(
     kubectl("create", "secret", "generic", "token", "-n", "analytics", "--from-literal=t=xyz")
     kubectl("label", "namespace", "analytics", "team=analytics")
 
+    header, row = kubectl("get", "namespace", "analytics").splitlines()
+    assert header.split() == ["NAME", "STATUS", "AGE"]
+    assert row.split()[:2] == ["analytics", "Active"]
     namespace = json.loads(kubectl("get", "namespace", "analytics", "-o", "json"))
     assert namespace["metadata"]["labels"]["team"] == "analytics"
     assert namespace["status"]["phase"] == "Active"

@@ -8,23 +8,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from .resources import ResourceInfo
+from .resources import PrinterColumn, ResourceInfo
+
+
+def _columns(*columns: tuple[str, str, str]) -> tuple[PrinterColumn, ...]:
+    """Printer columns from (name, type, JSONPath), with Age last, as kubectl shows them."""
+    age = PrinterColumn("Age", "date", ".metadata.creationTimestamp")
+    return (*(PrinterColumn(name, kind, path) for name, kind, path in columns), age)
+
+
+_PHASE = _columns(("Status", "string", ".status.phase"))
 
 
 def _core(plural: str, kind: str, *, namespaced: bool = True, status: bool = False,
-          short: tuple[str, ...] = (), categories: tuple[str, ...] = ()) -> ResourceInfo:
+          short: tuple[str, ...] = (), categories: tuple[str, ...] = (),
+          columns: tuple[PrinterColumn, ...] = ()) -> ResourceInfo:
     return ResourceInfo(
         group="", version="v1", plural=plural, kind=kind, singular=kind.lower(),
         namespaced=namespaced, status_subresource=status, short_names=short,
-        categories=categories,
+        categories=categories, printer_columns=columns,
     )
 
 
 BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
-    _core("namespaces", "Namespace", namespaced=False, status=True, short=("ns",)),
-    _core("services", "Service", status=True, short=("svc",), categories=("all",)),
-    _core("pods", "Pod", status=True, short=("po",), categories=("all",)),
-    _core("events", "Event", short=("ev",)),
+    _core("namespaces", "Namespace", namespaced=False, status=True, short=("ns",),
+          columns=_PHASE),
+    _core("services", "Service", status=True, short=("svc",), categories=("all",),
+          columns=_columns(("Type", "string", ".spec.type"),
+                           ("Cluster-IP", "string", ".spec.clusterIP"))),
+    _core("pods", "Pod", status=True, short=("po",), categories=("all",), columns=_PHASE),
+    _core("events", "Event", short=("ev",), columns=(
+        PrinterColumn("Last Seen", "date", ".lastTimestamp"),
+        *_columns(("Type", "string", ".type"), ("Reason", "string", ".reason"),
+                  ("Object", "string", ".involvedObject.name"),
+                  ("Message", "string", ".message"))[:-1],
+    )),
     _core("configmaps", "ConfigMap", short=("cm",)),
     _core("secrets", "Secret"),
     _core("serviceaccounts", "ServiceAccount", short=("sa",)),
