@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .resources import PrinterColumn, ResourceInfo
+from .resources import PrinterColumn, ResourceInfo, StorageKey
+
+NAMESPACES: StorageKey = ("", "namespaces")
+CRDS: StorageKey = ("apiextensions.k8s.io", "customresourcedefinitions")
 
 
 def _columns(*columns: tuple[str, str, str]) -> tuple[PrinterColumn, ...]:

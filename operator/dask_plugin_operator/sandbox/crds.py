@@ -11,7 +11,10 @@ from typing import Any
 
 import yaml
 
-from .resources import PrinterColumn, ResourceInfo
+from .builtin import CRDS
+from .resources import PrinterColumn, ResourceInfo, ResourceRegistry, StorageKey
+from .storage import Object, ObjectStore
+from .validation import Cause
 
 DASKCLUSTER_CRD = (
     "operator/deployment/helm/dask-kubernetes-operator/crds/daskcluster.yaml"
@@ -117,3 +120,46 @@ def accepted_status(crd: Mapping[str, Any], now: str) -> dict[str, Any]:
             if version.get("storage")
         ],
     }
+
+
+def storage_key_of(crd: Mapping[str, Any]) -> StorageKey:
+    """Where the objects a CRD defines are stored."""
+    spec = crd.get("spec", {})
+    return (spec.get("group", ""), spec.get("names", {}).get("plural", ""))
+
+
+def keep_serving(
+    registry: ResourceRegistry,
+    store: ObjectStore,
+    info: ResourceInfo,
+    obj: Object,
+    removed: bool = False,
+) -> None:
+    """After a write, serve what the stored CRDs declare; a removed CRD ends its watches."""
+    if info.storage_key != CRDS:
+        return
+    resource = storage_key_of(obj)
+    registry.remove(*resource)
+    if removed:
+        store.close_subscriptions(resource)
+        return
+    for served in resources_of(obj):
+        registry.add(served)
+
+
+def crd_causes(crd: Object) -> list[Cause]:
+    """Why a CRD cannot be served: missing names or versions, or a mismatched name."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    causes: list[Cause] = []
+    for field, value in (("spec.group", spec.get("group")), ("spec.names.plural",
+                         names.get("plural")), ("spec.names.kind", names.get("kind"))):
+        if not value:
+            causes.append(("FieldValueRequired", field, "Required value"))
+    if not spec.get("versions"):
+        causes.append(("FieldValueRequired", "spec.versions", "Required value"))
+    expected = f"{names.get('plural')}.{spec.get('group')}"
+    if not causes and crd["metadata"]["name"] != expected:
+        message = f'Invalid value: "{crd["metadata"]["name"]}": must be spec.names.plural+"."'
+        causes.append(("FieldValueInvalid", "metadata.name", message + "+spec.group"))
+    return causes

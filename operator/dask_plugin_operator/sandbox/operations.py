@@ -16,17 +16,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import crds, defaults, errors
-from .builtin import BUILTIN_RESOURCES
+from .builtin import BUILTIN_RESOURCES, CRDS, NAMESPACES
 from .clock import generated_name, now_rfc3339
+from .deletion import Deletions, released
 from .patches import json_patch, merge_patch, strategic_merge_patch
-from .resources import ResourceInfo, ResourceRegistry, StorageKey
+from .resources import ResourceInfo, ResourceRegistry
 from .selectors import FieldSelector, LabelSelector
 from .storage import Object, ObjectStore
 from .structural import prune_and_default, unknown_fields
 from .validation import Cause, label_causes, name_causes, schema_causes
-
-NAMESPACES: StorageKey = ("", "namespaces")
-CRDS: StorageKey = ("apiextensions.k8s.io", "customresourcedefinitions")
 
 # Metadata only the server writes; clients' values are ignored on update.
 _SERVER_METADATA = (
@@ -46,6 +44,7 @@ class ClusterState:
     def __init__(self, history_limit: int = 10_000) -> None:
         self.registry = ResourceRegistry()
         self.store = ObjectStore(history_limit)
+        self.deletions = Deletions(self.registry, self.store)
         for info in BUILTIN_RESOURCES:
             self.registry.add(info)
 
@@ -98,7 +97,7 @@ class ClusterState:
         if dry_run:
             return obj
         stored = self.store.put(info.storage_key, obj, None)
-        self._after_write(info, stored)
+        crds.keep_serving(self.registry, self.store, info, stored)
         return stored
 
     def replace(
@@ -157,16 +156,9 @@ class ClusterState:
     ) -> tuple[Object, bool]:
         """Delete or mark an object; returns its last state and whether it is gone now."""
         old = self.get(info, namespace, name)
-        self._check_preconditions(info, old, options or {})
         if dry_run:
             return old, not old["metadata"].get("finalizers")
-        if info.storage_key == NAMESPACES:
-            return self._delete_namespace(old)
-        if info.storage_key == CRDS:
-            return self._delete_crd(old)
-        if (options or {}).get("propagationPolicy") == "Orphan":
-            self._orphan_dependents(old)
-        return self._delete_object(info, old)
+        return self.deletions.delete(info, old, options or {})
 
     def delete_collection(
         self,
@@ -303,12 +295,10 @@ class ClusterState:
 
         if new == old or dry_run:
             return old if new == old else new
-        if _released(info, new):
-            final = self.store.remove(info.storage_key, new)
-            self._after_removal(info, final)
-            return final
+        if released(info, new):
+            return self.deletions.remove(info, new)
         stored = self.store.put(info.storage_key, new, old)
-        self._after_write(info, stored)
+        crds.keep_serving(self.registry, self.store, info, stored)
         return stored
 
     def _split_status(
@@ -353,116 +343,10 @@ class ClusterState:
             obj = prune_and_default(obj, info.schema)
             causes += schema_causes(obj, info.schema)
         if info.storage_key == CRDS:
-            causes += _crd_causes(obj)
+            causes += crds.crd_causes(obj)
         if causes:
             raise errors.invalid(info, obj["metadata"].get("name", ""), causes)
         return obj
-
-    def _check_preconditions(
-        self, info: ResourceInfo, old: Object, options: Mapping[str, Any]
-    ) -> None:
-        preconditions = options.get("preconditions") or {}
-        name = old["metadata"]["name"]
-        for key in ("uid", "resourceVersion"):
-            wanted = preconditions.get(key)
-            if wanted and wanted != old["metadata"].get(key):
-                what = f"Precondition failed: {key}: {wanted}, in object meta: "
-                raise errors.precondition_failed(info, name, what + str(old["metadata"][key]))
-
-    # Deletion details.
-
-    def _delete_object(self, info: ResourceInfo, old: Object) -> tuple[Object, bool]:
-        if old["metadata"].get("finalizers"):
-            if old["metadata"].get("deletionTimestamp"):
-                return old, False
-            return self.store.put(info.storage_key, _marked_for_deletion(old), old), False
-        final = self.store.remove(info.storage_key, old)
-        self._after_removal(info, final)
-        return final, True
-
-    def _delete_namespace(self, old: Object) -> tuple[Object, bool]:
-        namespace = old["metadata"]["name"]
-        current = old
-        if not old["metadata"].get("deletionTimestamp"):
-            marked = _marked_for_deletion(old, bump_generation=False)
-            marked["status"] = {"phase": "Terminating"}
-            current = self.store.put(NAMESPACES, marked, old)
-        for resource, obj in list(self.store.namespaced_contents(namespace)):
-            self._delete_object(self._info_of(resource), obj)
-        return self._reap_namespace(namespace) or current, False
-
-    def _delete_crd(self, old: Object) -> tuple[Object, bool]:
-        current = old
-        if not old["metadata"].get("deletionTimestamp"):
-            current = self.store.put(CRDS, _marked_for_deletion(old), old)
-        resource = _crd_storage_key(old)
-        for obj in list(self.store.objects(resource)):
-            self._delete_object(self._info_of(resource), obj)
-        return self._reap_crd(resource) or current, False
-
-    def _orphan_dependents(self, owner: Object) -> None:
-        uid = owner["metadata"].get("uid", "")
-        for resource, obj in self.store.dependents(uid):
-            orphan = copy.deepcopy(obj)
-            references = orphan["metadata"].get("ownerReferences", [])
-            remaining = [ref for ref in references if ref.get("uid") != uid]
-            _set_or_drop(orphan["metadata"], "ownerReferences", remaining or None)
-            self.store.put(resource, orphan, obj)
-
-    def _collect_garbage(self, owner: Object) -> None:
-        """Delete the dependents of a removed object that have no owner left (background)."""
-        for resource, obj in self.store.dependents(owner["metadata"].get("uid", "")):
-            references = obj["metadata"].get("ownerReferences") or []
-            if not any(self.store.exists(ref.get("uid", "")) for ref in references):
-                self._delete_object(self._info_of(resource), obj)
-
-    def _after_removal(self, info: ResourceInfo, final: Object) -> None:
-        self._after_write(info, final, removed=True)
-        self._collect_garbage(final)
-        namespace = final["metadata"].get("namespace")
-        if namespace:
-            self._reap_namespace(namespace)
-        if info.custom:
-            self._reap_crd(info.storage_key)
-
-    def _reap_namespace(self, namespace: str) -> Object | None:
-        """Remove a terminating namespace once it holds nothing; return its final state."""
-        found = self.store.get(NAMESPACES, None, namespace)
-        if found is None or not found["metadata"].get("deletionTimestamp"):
-            return None
-        if next(self.store.namespaced_contents(namespace), None) is not None:
-            return None
-        return self.store.remove(NAMESPACES, found)
-
-    def _reap_crd(self, resource: StorageKey) -> Object | None:
-        """Remove a terminating CRD once no objects of it remain; stop serving it."""
-        group, plural = resource
-        found = self.store.get(CRDS, None, f"{plural}.{group}")
-        if found is None or not found["metadata"].get("deletionTimestamp"):
-            return None
-        if self.store.objects(resource):
-            return None
-        final = self.store.remove(CRDS, found)
-        self._after_write(self._info_of(CRDS), final, removed=True)
-        return final
-
-    def _info_of(self, resource: StorageKey) -> ResourceInfo:
-        versions = self.registry.versions_of(*resource)
-        if not versions:
-            raise errors.resource_not_found("/".join(resource))
-        return versions[0]
-
-    def _after_write(self, info: ResourceInfo, obj: Object, removed: bool = False) -> None:
-        """Keep the served resources in line with the CRDs stored."""
-        if info.storage_key != CRDS:
-            return
-        resource = _crd_storage_key(obj)
-        self.registry.remove(*resource)
-        if removed:
-            self.store.close_subscriptions(resource)
-            return
-        for served in crds.resources_of(obj):
-            self.registry.add(served)
 
 
 def _set_or_drop(mapping: Object, key: str, value: Any) -> None:
@@ -472,49 +356,6 @@ def _set_or_drop(mapping: Object, key: str, value: Any) -> None:
         mapping[key] = value
 
 
-def _released(info: ResourceInfo, obj: Object) -> bool:
-    """Whether an object being deleted has lost its last finalizer and must go now.
-
-    Namespaces and CRDs go only when what they contain is gone, never on an update.
-    """
-    if info.storage_key in (NAMESPACES, CRDS):
-        return False
-    metadata = obj["metadata"]
-    return bool(metadata.get("deletionTimestamp")) and not metadata.get("finalizers")
-
-
 def _content(obj: Object) -> Object:
     """What ``generation`` counts: everything but metadata and status."""
     return {key: value for key, value in obj.items() if key not in ("metadata", "status")}
-
-
-def _marked_for_deletion(obj: Object, *, bump_generation: bool = True) -> Object:
-    marked = copy.deepcopy(obj)
-    metadata = marked["metadata"]
-    metadata["deletionTimestamp"] = now_rfc3339()
-    metadata["deletionGracePeriodSeconds"] = 0
-    if bump_generation and metadata.get("generation"):
-        metadata["generation"] += 1
-    return marked
-
-
-def _crd_storage_key(crd: Object) -> StorageKey:
-    spec = crd.get("spec", {})
-    return (spec.get("group", ""), spec.get("names", {}).get("plural", ""))
-
-
-def _crd_causes(crd: Object) -> list[Cause]:
-    spec = crd.get("spec") or {}
-    names = spec.get("names") or {}
-    causes: list[Cause] = []
-    for field, value in (("spec.group", spec.get("group")), ("spec.names.plural",
-                         names.get("plural")), ("spec.names.kind", names.get("kind"))):
-        if not value:
-            causes.append(("FieldValueRequired", field, "Required value"))
-    if not spec.get("versions"):
-        causes.append(("FieldValueRequired", "spec.versions", "Required value"))
-    expected = f"{names.get('plural')}.{spec.get('group')}"
-    if not causes and crd["metadata"]["name"] != expected:
-        message = f'Invalid value: "{crd["metadata"]["name"]}": must be spec.names.plural+"."'
-        causes.append(("FieldValueInvalid", "metadata.name", message + "+spec.group"))
-    return causes

@@ -20,10 +20,10 @@ from aiohttp import web
 
 from . import crds as crd_files
 from .api import SandboxApi
-from .builtin import PEERING_CRDS
+from .builtin import CRDS, PEERING_CRDS
 from .faults import FaultInjector, FaultRule, RequestLog, RequestRecord
 from .kubeconfig import write_kubeconfig
-from .operations import CRDS, ClusterState
+from .operations import ClusterState
 
 logger = logging.getLogger(__name__)
 
