@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
     config = OperatorConfig(
         check_interval=args.check_interval, concurrency=args.concurrency,
         rpc_timeout=args.rpc_timeout, deletion_timeout=args.deletion_timeout,
-        metrics_port=args.metrics_port,
+        metrics_port=args.metrics_port, namespaced=bool(args.namespace),
     )
     kopf.run(
         clusterwide=not args.namespace,

@@ -21,3 +21,6 @@ class OperatorConfig:
 
     metrics_port: int = 0
     """Port of the Prometheus endpoint; 0 turns it off."""
+
+    namespaced: bool = False
+    """Whether only some namespaces are watched: then nothing cluster-wide is called."""

@@ -37,6 +37,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo,
     settings.posting.level = logging.WARNING  # our milestones are posted by the reporter
 
     config: OperatorConfig = memo.get("config") or OperatorConfig()
+    # Watching CRDs and namespaces needs cluster-wide permissions, which a namespaced
+    # installation does not grant; resources are then discovered once, at startup.
+    settings.scanning.disabled = config.namespaced
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     memo["runtime"] = Runtime(config, KubeApi())

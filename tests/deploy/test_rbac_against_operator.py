@@ -39,12 +39,6 @@ from sandboxed import (
 
 __all__ = ["api", "scheduler"]  # fixtures, used by name
 
-# TODO: remove once the operator turns Kopf's cluster-wide scanning off when it watches a
-# list of namespaces (settings.scanning.disabled in the startup handler); until then it
-# lists and watches CRDs and namespaces cluster-wide, which namespaced RBAC refuses.
-NAMESPACED_SCANS = pytest.mark.xfail(
-    strict=True, reason="the operator still scans CRDs and namespaces cluster-wide")
-
 
 def _peering_plural(mode: Mode) -> str:
     return "clusterkopfpeerings" if mode == "cluster-wide" else "kopfpeerings"
@@ -72,9 +66,8 @@ def not_by_this_test(request: dict[str, Any]) -> bool:
     [
         ("cluster-wide", {}),
         ("cluster-wide", {"ha": {"enabled": True}}),
-        pytest.param("namespaced", {"watchNamespaces": [NAMESPACE]}, marks=NAMESPACED_SCANS),
-        pytest.param("namespaced", {"watchNamespaces": [NAMESPACE], "ha": {"enabled": True}},
-                     marks=NAMESPACED_SCANS),
+        ("namespaced", {"watchNamespaces": [NAMESPACE]}),
+        ("namespaced", {"watchNamespaces": [NAMESPACE], "ha": {"enabled": True}}),
     ],
     ids=["cluster-wide", "cluster-wide-ha", "namespaced", "namespaced-ha"],
 )
