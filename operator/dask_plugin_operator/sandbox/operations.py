@@ -5,7 +5,7 @@ Writes follow real Kubernetes: the server owns ``uid``, ``creationTimestamp``,
 changes); a stale ``resourceVersion`` answers 409 Conflict; with a status subresource, the
 main resource ignores ``status`` and ``/status`` changes nothing else; deleting an object
 with finalizers only marks it (``deletionTimestamp``), and removing its last finalizer
-removes it. Deleting a namespace or a CRD deletes what it contains first.
+removes it (``deletion`` holds the deletion rules, cascades included).
 """
 
 from __future__ import annotations
