@@ -148,7 +148,7 @@ def test_names_follow_dns_rules() -> None:
 
 
 def test_ages_read_like_kubectl_prints_them() -> None:
-    now = datetime.datetime(2026, 1, 10, tzinfo=datetime.UTC)
+    now = datetime.datetime(2026, 1, 10, tzinfo=datetime.timezone.utc)
     ago = {seconds: human_age(now - datetime.timedelta(seconds=seconds), now)
            for seconds in (5, 185, 1500, 4 * 3600 + 600, 30 * 3600, 3 * 86400, 40 * 86400)}
     assert list(ago.values()) == ["5s", "3m5s", "25m", "4h10m", "30h", "3d", "40d"]

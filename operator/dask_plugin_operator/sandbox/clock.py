@@ -11,7 +11,7 @@ _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 def now_rfc3339() -> str:
     """The current time at second precision, e.g. ``2026-01-02T03:04:05Z``."""
-    moment = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    moment = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -31,7 +31,7 @@ def generated_name(prefix: str) -> str:
 
 def human_age(since: datetime.datetime, until: datetime.datetime | None = None) -> str:
     """An age the way kubectl prints it: 45s, 3m12s, 25m, 5h10m, 2d3h, 40d."""
-    until = until or datetime.datetime.now(datetime.UTC)
+    until = until or datetime.datetime.now(datetime.timezone.utc)
     seconds = int((until - since).total_seconds())
     if seconds < 0:
         return "0s"

@@ -131,7 +131,7 @@ async def _follow(
             wait = min(wait, deadline - loop.time())
         try:
             event = await asyncio.wait_for(queue.get(), timeout=max(wait, 0))
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the built-in TimeoutError before Python 3.11
             if watch.bookmarks:
                 await _send(response, "BOOKMARK", _bookmark(watch, store))
             continue
