@@ -139,11 +139,17 @@ class ClusterPass:
         assert plugin.spec is not None
         labels = (plugin.namespace, plugin.name, self.cluster.name)
         started = time.monotonic()
+        result: RegistrationResult | None
         try:
             payload = build_payload(plugin.scheduler_name, plugin.spec)
             result = await self.client.register(step.plugin.kind, step.plugin.name, payload)
         except SchedulerUnreachable:
-            raise
+            # The scheduler stores a plugin before it waits for every worker's setup. If it
+            # still answers, what did not finish is a setup: sending the plugin again would
+            # only pile up more of them, so it is recorded as failed and not retried.
+            if not await self._still_answers(identity):
+                raise
+            result = None
         except Exception as exc:
             metrics.REGISTRATION_FAILURES.labels(*labels).inc()
             self._record(plugin, "Error", f"The scheduler refused the plugin: {exc}",
@@ -158,7 +164,28 @@ class ClusterPass:
             content_hash=step.plugin.content_hash, generation=plugin.generation,
             seq=seq, registered_at=now_iso(),
         ))
-        self._record_registration(plugin, step, identity, result)
+        if result is None:
+            self._record_unfinished_setup(plugin, identity)
+        else:
+            self._record_registration(plugin, step, identity, result)
+
+    async def _still_answers(self, identity: SchedulerIdentity) -> bool:
+        """Whether the scheduler of this pass, not a restarted one, answers right now."""
+        try:
+            return (await self.client.identity()).id == identity.id
+        except SchedulerUnreachable:
+            return False
+
+    def _record_unfinished_setup(self, plugin: PluginEntry,
+                                 identity: SchedulerIdentity) -> None:
+        metrics.REGISTRATION_FAILURES.labels(
+            plugin.namespace, plugin.name, self.cluster.name).inc()
+        error = (f"setup did not finish within {self.client.register_timeout:g} s on the "
+                 "scheduler's broadcast")
+        message = (f"Registered, but {error}; the scheduler keeps the plugin, which is not "
+                   "sent again until its spec changes or the scheduler restarts.")
+        self._record(plugin, "Failed", message, identity, reason="SetupFailed",
+                     first_error=error, last_registered=now_iso())
 
     def _record_registration(
         self,
