@@ -1,13 +1,20 @@
 """A local Kubernetes API emulator for tests, demos and development without a cluster.
 
-It serves the parts of the API that Kopf, kubectl and the kubernetes client use: discovery,
-CRDs (installed at start or created later), list and watch with resource versions,
-get/create/update/patch/delete with real resourceVersion, generation, finalizer and status
-subresource semantics, schema validation with pruning and defaults, Tables for kubectl's
-printer columns, and fault injection plus a request log for tests.
+It serves what Kopf, kubectl and the kubernetes client use: discovery (built-in resources
+and CRDs, including CRDs created later through the API), list and watch with resource
+versions, get/create/update/patch/delete with real resourceVersion, generation, finalizer,
+owner and status-subresource semantics, CRD schema validation with pruning and defaults,
+server-side Tables for kubectl's columns, a minimal ``/openapi/v3`` so kubectl validates on
+the server, and, for tests, fault injection and a request log under ``/_sandbox/``.
 
-    async with Sandbox() as sandbox:
-        sandbox.write_kubeconfig(path)
+    async with Sandbox() as sandbox:             # or: with SandboxThread() as sandbox:
+        kubeconfig = sandbox.write_kubeconfig(tmp_path / "kubeconfig")
+
+    python -m dask_plugin_operator.sandbox --kubeconfig PATH [--port N]
+
+Point kubectl at it with ``KUBECONFIG`` and a fresh ``KUBECACHEDIR`` per sandbox (kubectl
+caches discovery per server address). The kubernetes client reads ``KUBECONFIG`` only when
+imported: load the file explicitly (``new_client_from_config(config_file=...)``).
 """
 
 from .faults import FaultRule, RequestRecord

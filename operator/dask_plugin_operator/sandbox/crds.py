@@ -20,7 +20,7 @@ DASKCLUSTER_CRD = (
     "operator/deployment/helm/dask-kubernetes-operator/crds/daskcluster.yaml"
 )
 
-CrdSource = Path | Mapping[str, Any]
+CrdSource = Path | str | Mapping[str, Any]  # a YAML file (of one or more documents) or a CRD
 
 
 def project_crd_files() -> list[Path]:
@@ -39,8 +39,9 @@ def load_crds(sources: Iterable[CrdSource]) -> list[dict[str, Any]]:
     """Every CRD document in these files or dicts; other documents are skipped."""
     crds: list[dict[str, Any]] = []
     for source in sources:
-        if isinstance(source, Path):
-            documents = copy.deepcopy(_documents(source, source.stat().st_mtime_ns))
+        if isinstance(source, (Path, str)):
+            path = Path(source)
+            documents = copy.deepcopy(_documents(path, path.stat().st_mtime_ns))
         else:
             documents = [dict(source)]
         crds.extend(doc for doc in documents if _is_crd(doc))

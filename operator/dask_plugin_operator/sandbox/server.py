@@ -11,7 +11,7 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,20 +21,25 @@ from aiohttp import web
 from . import crds as crd_files
 from .api import SandboxApi
 from .builtin import CRDS, PEERING_CRDS
+from .crds import CrdSource
 from .faults import FaultInjector, FaultRule, RequestLog, RequestRecord
 from .kubeconfig import write_kubeconfig
 from .operations import ClusterState
 
 logger = logging.getLogger(__name__)
 
-CrdSource = Path | Mapping[str, Any]
-
 
 class Sandbox:
     """A Kubernetes API emulator serving on 127.0.0.1 while the context is entered.
 
     ``crds`` replaces our own CRDs (``crds/*.yaml`` of the package) if given; the DaskCluster
-    CRD of dask-kubernetes and Kopf's peering CRDs are installed unless switched off.
+    CRD of dask-kubernetes and Kopf's peering CRDs are installed unless switched off. The
+    ``namespaces`` exist from the start. A watch can resume from the last
+    ``history_limit`` changes; older versions answer 410 Gone. Watches that allow
+    bookmarks get one every ``bookmark_interval`` seconds.
+
+    ``state`` (the objects) belongs to the sandbox's event loop: from other threads, use the
+    API, ``add_fault`` and ``recent_requests``, which are thread-safe.
     """
 
     def __init__(
