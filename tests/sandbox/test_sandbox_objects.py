@@ -314,3 +314,10 @@ def test_the_kubernetes_client_watches_from_a_listed_version(widgets: Widgets) -
         if len(events) == 2:
             watcher.stop()
     assert events == [("MODIFIED", 2), ("DELETED", 2)]
+
+
+def test_labels_must_be_valid_keys_and_values(widgets: Widgets) -> None:
+    with pytest.raises(ApiException) as creating:
+        widgets.create("w", labels={"team": "not valid!"})
+    assert status_of(creating) == 422
+    assert 'metadata.labels: Invalid value: \\"not valid!\\"' in creating.value.body

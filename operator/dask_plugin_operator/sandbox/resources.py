@@ -93,13 +93,6 @@ class ResourceRegistry:
         """The resource at this URL segment, if served."""
         return self._served.get((group, version, plural))
 
-    def find_kind(self, group: str, version: str, kind: str) -> ResourceInfo | None:
-        """The resource whose objects have this ``apiVersion`` and ``kind``."""
-        for info in self._served.values():
-            if (info.group, info.version, info.kind) == (group, version, kind):
-                return info
-        return None
-
     def versions_of(self, group: str, plural: str) -> list[ResourceInfo]:
         """Every served version of one resource."""
         return [info for key, info in self._served.items() if (key[0], key[2]) == (group, plural)]

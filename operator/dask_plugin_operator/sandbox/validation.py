@@ -47,12 +47,14 @@ def label_causes(labels: object) -> list[Cause]:
         return []
     causes: list[Cause] = []
     for key, value in labels.items():
-        field = f"metadata.labels: Invalid value: {json.dumps(key)}"
         prefix, _, name = str(key).rpartition("/")
         if not (_LABEL_NAME.match(name) and len(name) <= 63) or (
             prefix and not _DNS_SUBDOMAIN.match(prefix)
         ):
-            causes.append(("FieldValueInvalid", "metadata.labels", f"{field}: invalid label key"))
+            message = f"Invalid value: {json.dumps(key)}: a label key must be a name of at "
+            message += "most 63 alphanumeric characters, '-', '_' or '.', with an optional "
+            message += "DNS subdomain prefix and '/'"
+            causes.append(("FieldValueInvalid", "metadata.labels", message))
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
             message = f"Invalid value: {json.dumps(value)}: a valid label must be an empty "
             message += "string or consist of alphanumeric characters, '-', '_' or '.'"
