@@ -35,7 +35,9 @@ def eventually(check: Callable[[], Any], what: str, deadline: float = 30) -> Any
     raise AssertionError(f"This never happened: {what}.")
 
 
-def test_operator(url: str, deleted: list[str]) -> tuple[kopf.OperatorRegistry, Any]:
+def make_operator(
+    url: str, deleted: list[str]
+) -> tuple[kopf.OperatorRegistry, kopf.OperatorSettings]:
     registry = kopf.OperatorRegistry()
     settings = kopf.OperatorSettings()
     settings.persistence.finalizer = FINALIZER
@@ -59,7 +61,6 @@ def test_operator(url: str, deleted: list[str]) -> tuple[kopf.OperatorRegistry, 
     return registry, settings
 
 
-test_operator.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
 def test_kopf_handles_creation_and_deletion_with_a_finalizer(
@@ -72,7 +73,7 @@ def test_kopf_handles_creation_and_deletion_with_a_finalizer(
         "kopf.dev", "v1", "default", "kopfpeerings",
         {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "default"}})
     deleted: list[str] = []
-    registry, settings = test_operator(widgets_sandbox.url, deleted)
+    registry, settings = make_operator(widgets_sandbox.url, deleted)
 
     def widget() -> Any:
         try:
@@ -121,7 +122,7 @@ def test_kopf_picks_up_a_crd_created_after_it_started(tmp_path: Any) -> None:
         client = kubernetes.config.new_client_from_config(config_file=str(config))
         objects = kubernetes.client.CustomObjectsApi(client)
         extensions = kubernetes.client.ApiextensionsV1Api(client)
-        registry, settings = test_operator(sandbox.url, [])
+        registry, settings = make_operator(sandbox.url, [])
 
         args = ["run", "--namespace=default", "--standalone"]
         with KopfRunner(args, registry=registry, settings=settings, timeout=60) as runner:
