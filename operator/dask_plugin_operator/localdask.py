@@ -132,7 +132,7 @@ class LocalDaskCluster:
         self.env = {**os.environ, **(env or {})}
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.port = free_port()
-        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="daskprocs-"))
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="localdask-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.workers: list[DaskWorker] = []
         self._started = 0

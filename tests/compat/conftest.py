@@ -1,8 +1,8 @@
 """Fixtures for compatibility tests: one Dask environment per (Python, distributed) pair.
 
 A pair whose Python is missing or whose install fails is skipped with the reason, never
-failed. The tests start many clusters and may build venvs, so they run only when asked
-for: ``pytest -m compat``.
+failed. The first run builds the venvs (a few minutes); skip the matrix with
+``pytest -m "not compat"``.
 """
 
 from __future__ import annotations
@@ -17,17 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from venvs import MATRIX, PLUGIN_PATH, DaskEnvironment, ensure_venv  # noqa: E402
 
-from daskprocs import LocalDaskCluster  # noqa: E402
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    expression = str(config.getoption("markexpr") or "")
-    if "compat" in expression and "not compat" not in expression:
-        return
-    skip = pytest.mark.skip(reason="compatibility tests run with: pytest -m compat")
-    for item in items:
-        if "compat" in item.keywords:
-            item.add_marker(skip)
+from dask_plugin_operator.localdask import LocalDaskCluster  # noqa: E402
 
 
 @pytest.fixture(scope="session", params=MATRIX, ids=[e.id for e in MATRIX])

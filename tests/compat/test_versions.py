@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from venvs import DaskEnvironment
 
+from dask_plugin_operator.localdask import LocalDaskCluster
 from dask_plugin_operator.payload import build_payload, content_hash, registration_kind
 from dask_plugin_operator.scheduler import PluginRecord, RegistrationResult, SchedulerClient
 from dask_plugin_operator.selection import LabelSelector
 from dask_plugin_operator.spec import EnvironSource, ModuleSource, PluginKind, PluginSpec
-from daskprocs import LocalDaskCluster
 
 pytestmark = [pytest.mark.compat, pytest.mark.timeout(300)]
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(TESTS))
+from dask_plugin_operator.localdask import LocalDaskCluster
 
-from daskprocs import LocalDaskCluster  # noqa: E402
+TESTS = Path(__file__).resolve().parent.parent
 
 ROOT = TESTS.parent
 PLUGIN_PATH = ":".join(

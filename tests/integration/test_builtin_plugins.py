@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dask_plugin_operator.localdask import LocalDaskCluster
 from dask_plugin_operator.payload import build_payload, registration_kind
 from dask_plugin_operator.scheduler import RegistrationResult, SchedulerClient
 from dask_plugin_operator.selection import LabelSelector
@@ -18,7 +19,6 @@ from dask_plugin_operator.spec import (
     PluginSource,
     PluginSpec,
 )
-from daskprocs import LocalDaskCluster
 
 pytestmark = pytest.mark.timeout(180)
 

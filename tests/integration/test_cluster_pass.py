@@ -22,12 +22,12 @@ import pytest
 from dask_plugin_operator.addresses import ADDRESS_ANNOTATION
 from dask_plugin_operator.errors import SpecError
 from dask_plugin_operator.inventory import ClusterEntry, Inventory, Key, PluginEntry
+from dask_plugin_operator.localdask import DaskWorker, LocalDaskCluster, free_port
 from dask_plugin_operator.payload import content_hash, registration_kind
 from dask_plugin_operator.reconcile import ClusterPass, Outcomes, Report
 from dask_plugin_operator.scheduler import PluginRecord, SchedulerClient, SchedulerUnreachable
 from dask_plugin_operator.spec import parse_spec
 from dask_plugin_operator.status import ClusterOutcome, compose_status
-from daskprocs import DaskWorker, LocalDaskCluster, free_port
 
 pytestmark = pytest.mark.timeout(120)
 

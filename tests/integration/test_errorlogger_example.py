@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from distributed import Client
 
+from dask_plugin_operator.localdask import LocalDaskCluster
 from dask_plugin_operator.payload import build_payload
 from dask_plugin_operator.scheduler import SchedulerClient
 from dask_plugin_operator.selection import LabelSelector
 from dask_plugin_operator.spec import ModuleSource, PluginSpec
-from daskprocs import LocalDaskCluster
 
 pytestmark = pytest.mark.timeout(120)
 

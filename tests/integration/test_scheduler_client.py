@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from dask_plugin_operator.localdask import LocalDaskCluster
 from dask_plugin_operator.payload import build_payload, registration_kind
 from dask_plugin_operator.scheduler import (
     PluginRecord,
@@ -25,7 +26,6 @@ from dask_plugin_operator.spec import (
     PluginSource,
     PluginSpec,
 )
-from daskprocs import LocalDaskCluster
 
 pytestmark = pytest.mark.timeout(180)
 

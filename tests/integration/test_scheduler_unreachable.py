@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dask_plugin_operator.localdask import LocalDaskCluster, free_port
 from dask_plugin_operator.payload import build_payload
 from dask_plugin_operator.scheduler import (
     PluginRecord,
@@ -17,7 +18,6 @@ from dask_plugin_operator.scheduler import (
 )
 from dask_plugin_operator.selection import LabelSelector
 from dask_plugin_operator.spec import ModuleSource, PluginSpec
-from daskprocs import LocalDaskCluster, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
