@@ -15,11 +15,11 @@ from typing import Any
 from . import metrics
 from .addresses import CLUSTER_LABEL, parse_service
 from .config import OperatorConfig
-from .fleet import Fleet
+from .fleet import Backoff, Fleet
 from .inventory import ClusterEntry, Inventory, Key, PluginEntry, cluster_from_body
 from .kube import KubeApi
 from .payload import content_hash, registration_kind
-from .reconcile import ClusterPass, Outcomes
+from .reconcile import ClusterPass, Outcomes, Report
 from .reporting import Reporter
 from .scheduler import SchedulerPool, SchedulerUnreachable
 from .sentinel import Sentinels
@@ -89,21 +89,66 @@ class Runtime:
         self._update_gauges()
 
     async def plugin_deleted(self, key: Key) -> list[str]:
-        """Unregister a deleted plugin everywhere; the clusters it could not leave."""
+        """Unregister a deleted plugin everywhere; the clusters it could not leave.
+
+        Each cluster is tried until the deletion timeout. The status names the clusters
+        that still hold the plugin then, before the finalizer is released.
+        """
         plugin = self.inventory.plugin(key)
         if plugin is None:
             return []
         plugin.deleting = True
         clusters = self.inventory.clusters_in(plugin.namespace)
         results = await asyncio.gather(*(self._sync_bounded(c) for c in clusters))
-        return [cluster.name for cluster, ok in zip(clusters, results, strict=True) if not ok]
+        stranded = [cluster for cluster, ok in zip(clusters, results, strict=True) if not ok]
+        if stranded:
+            self._mark_stranded(plugin, stranded)
+            await self._flush_status(plugin)
+        return [cluster.name for cluster in stranded]
 
     async def _sync_bounded(self, cluster: ClusterEntry) -> bool:
+        async def until_unregistered() -> None:
+            # A scheduler that is restarting may answer again in a moment: retry, with
+            # backoff so that a refused connection does not make the loop hot.
+            backoff = Backoff()
+            while not await self.fleet.sync(cluster.key):
+                await asyncio.sleep(backoff.next_delay())
+
         try:
-            return await asyncio.wait_for(self.fleet.sync(cluster.key),
-                                          timeout=self.config.deletion_timeout)
+            await asyncio.wait_for(until_unregistered(), timeout=self.config.deletion_timeout)
         except asyncio.TimeoutError:  # not yet TimeoutError on 3.10
             return False
+        return True
+
+    def _mark_stranded(self, plugin: PluginEntry, clusters: list[ClusterEntry]) -> None:
+        timeout = f"{self.config.deletion_timeout:g} s"
+        message = (f"The plugin was deleted, but the scheduler did not answer within "
+                   f"{timeout}; it keeps the plugin until it restarts.")
+        by_cluster = self.outcomes.setdefault(plugin.key, {})
+        for cluster in clusters:
+            before = by_cluster.get(cluster.name)
+            by_cluster[cluster.name] = ClusterOutcome(
+                cluster=cluster.name, state="Unreachable", generation=plugin.generation,
+                message=message, address=self.inventory.address_of(cluster),
+                scheduler_id=before.scheduler_id if before else None,
+            )
+
+        names = ", ".join(cluster.name for cluster in clusters)
+        whose = "scheduler of cluster" if len(clusters) == 1 else "schedulers of clusters"
+        self.reporter.announce(Report(
+            plugin, "Warning", "DeletionTimedOut",
+            f"Released although the {whose} {names} did not answer within {timeout}; "
+            "the plugin stays registered there until the scheduler restarts.",
+        ))
+
+    async def _flush_status(self, plugin: PluginEntry) -> None:
+        # The Event says the same; a failed write must not hold the deletion up, nor
+        # make Kopf run the whole deletion again.
+        try:
+            await self.reporter.flush(plugin.key)
+        except Exception as exc:
+            logger.warning("Status of deleted plugin %s/%s was not written (%s).",
+                           plugin.namespace, plugin.name, exc)
 
     def _parse_plugin(self, key: Key, uid: str, generation: int,
                       body: Mapping[str, Any]) -> PluginEntry:
