@@ -7,6 +7,7 @@ idempotent: running it twice in a row does nothing the second time.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import time
@@ -76,8 +77,9 @@ class ClusterPass:
         """Bring the scheduler in line; raises SchedulerUnreachable if it does not answer."""
         wanted, unwanted = self._desired()
         try:
-            identity = await self.client.identity()
-            records = await self.client.records()
+            # Two independent reads: one round trip instead of two.
+            identity, records = await asyncio.gather(self.client.identity(),
+                                                     self.client.records())
         except SchedulerUnreachable as exc:
             self._mark_unreachable(wanted, str(exc))
             raise

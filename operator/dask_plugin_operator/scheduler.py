@@ -134,13 +134,17 @@ class SchedulerClient:
         self.timeout = timeout
         self.register_timeout = register_timeout or timeout * REGISTER_TIMEOUT_FACTOR
         self._connections: ConnectionPool | None = None
+        # Versions change only with a restart, which changes the id: ask once per id.
+        self._versions_of: tuple[str, tuple[str | None, str | None]] | None = None
 
     async def identity(self) -> SchedulerIdentity:
         """The scheduler's id, start time, worker and nanny counts and versions."""
         info = await self._call("identity")
         workers = info.get("workers", {})
         nannies = sum(1 for worker in workers.values() if worker.get("nanny"))
-        python, distributed = await self._versions()
+        if self._versions_of is None or self._versions_of[0] != str(info["id"]):
+            self._versions_of = (str(info["id"]), await self._versions())
+        python, distributed = self._versions_of[1]
         return SchedulerIdentity(
             id=str(info["id"]),
             started=float(info.get("started", 0.0)),
