@@ -59,7 +59,7 @@ async def plugin_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
                        **_: Any) -> None:
     runtime: Runtime = memo["runtime"]
     if type == "DELETED":
-        runtime.plugin_gone(_key(body))
+        await runtime.plugin_gone(_key(body))
     else:
         runtime.plugin_seen(body)
 

@@ -82,7 +82,18 @@ class Runtime:
         for cluster in self._clusters_touched(before, plugin):
             self.fleet.poke(cluster.key)
 
-    def plugin_gone(self, key: Key) -> None:
+    async def plugin_gone(self, key: Key) -> None:
+        """Forget a plugin deleted from the API, unregistering it first if still needed.
+
+        The delete handler normally unregistered it already. It did not run if the plugin
+        was deleted before Kopf added the finalizer (which an API error can delay while
+        the plugin is registered), or if someone removed the finalizer by hand.
+        """
+        plugin = self.inventory.plugin(key)
+        if plugin is not None and not plugin.deleting:
+            logger.warning("Plugin %s/%s was deleted without its finalizer; it is "
+                           "unregistered now.", *key)
+            await self.plugin_deleted(key)
         self.inventory.drop_plugin(key)
         self.outcomes.pop(key, None)
         self.reporter.forget(key)
