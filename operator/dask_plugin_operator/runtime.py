@@ -28,6 +28,12 @@ from .status import ClusterOutcome
 
 logger = logging.getLogger(__name__)
 
+# Plugins applied together (kubectl apply -f a-directory/) arrive as events moments apart.
+# Registered one by one, a plugin that sorts before those already registered would move
+# them behind it, running their teardown and setup again on every worker; waiting this
+# long after a plugin change lets such a burst reach the schedulers in one pass.
+SETTLE_SECONDS = 0.2
+
 
 def _key(body: Mapping[str, Any]) -> Key:
     metadata = body.get("metadata") or {}
@@ -46,9 +52,12 @@ class Runtime:
         self.fleet = Fleet(self._run_pass, config.concurrency)
         self.sentinels = Sentinels(timeout=config.rpc_timeout)
         self._pod_marks: dict[Key, tuple[Any, ...]] = {}
+        self._settling: dict[Key, asyncio.TimerHandle] = {}
         self._checker = asyncio.create_task(self._check_periodically(), name="periodic check")
 
     async def close(self) -> None:
+        for handle in self._settling.values():
+            handle.cancel()
         self._checker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._checker
@@ -80,7 +89,16 @@ class Runtime:
             self.reporter.changed(key)
 
         for cluster in self._clusters_touched(before, plugin):
-            self.fleet.poke(cluster.key)
+            self._poke_when_settled(cluster.key)
+
+    def _poke_when_settled(self, key: Key) -> None:
+        if key not in self._settling:
+            self._settling[key] = asyncio.get_running_loop().call_later(
+                SETTLE_SECONDS, self._settled, key)
+
+    def _settled(self, key: Key) -> None:
+        del self._settling[key]
+        self.fleet.poke(key)
 
     async def plugin_gone(self, key: Key) -> None:
         """Forget a plugin deleted from the API, unregistering it first if still needed.
