@@ -92,6 +92,11 @@ class ClusterPass:
             )
         await self._carry_out(plan, identity, records, wanted, unwanted)
 
+    def mark_unreachable(self, cause: SchedulerUnreachable) -> None:
+        """Report the scheduler unreachable without calling it: it refuses connections."""
+        wanted, _ = self._desired()
+        self._mark_unreachable(wanted, str(cause))
+
     def _desired(self) -> tuple[list[tuple[PluginEntry, Wanted]], dict[str, PluginEntry]]:
         wanted: list[tuple[PluginEntry, Wanted]] = []
         unwanted: dict[str, PluginEntry] = {}

@@ -282,14 +282,22 @@ class Runtime:
         client = self.pool.client(address)
         run = ClusterPass(cluster, self.inventory, client, self.outcomes,
                           self.reporter.changed, self.reporter.announce)
+        if not await self.sentinels.answers(key):
+            # Nothing listens there: spare the pass a connection timeout and its slot.
+            refused = SchedulerUnreachable(address, "it accepts no connections")
+            run.mark_unreachable(refused)
+            return self._unreachable(key, refused)
         try:
             await run.run()
         except SchedulerUnreachable as exc:
-            logger.debug("Cluster %s/%s is unreachable: %s", *key, exc)
-            metrics.RECONCILES.labels("unreachable").inc()
-            return False
+            return self._unreachable(key, exc)
         metrics.RECONCILES.labels("ok").inc()
         return True
+
+    def _unreachable(self, key: Key, cause: SchedulerUnreachable) -> bool:
+        logger.debug("Cluster %s/%s is unreachable: %s", *key, cause)
+        metrics.RECONCILES.labels("unreachable").inc()
+        return False
 
     def _mark_waiting(self, cluster: ClusterEntry) -> None:
         message = (f"Waiting for the scheduler Service {cluster.name}-scheduler, or the "
