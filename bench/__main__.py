@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -22,14 +23,19 @@ def main() -> int:
     parser.add_argument("--against", type=Path, metavar="OPERATOR_DIR",
                         help="apply: also time an operator running the package in this "
                              "folder (the operator/ of a git worktree of another commit)")
+    parser.add_argument("--operator-args", default="", metavar="ARGS",
+                        help="apply: more arguments for the operator, e.g. "
+                             "'--concurrency 64' (not for the --against one)")
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 5)
 
     started = time.monotonic()
     for name in args.scenarios or SCENARIOS:
         module = importlib.import_module(f"bench.{name}")
-        options = {"against": args.against.resolve()} if args.against and name == "apply" \
-            else {}
+        options: dict[str, object] = {}
+        if name == "apply":
+            options = {"against": args.against.resolve() if args.against else None,
+                       "operator_args": shlex.split(args.operator_args)}
         report = module.run(runs=runs, quick=args.quick, **options)
         print(report.table(), flush=True)
         print(f"  written to {report.write()}", flush=True)

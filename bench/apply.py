@@ -9,9 +9,9 @@ getting one plugin onto every cluster are timed in the same run, alternating:
 - operator: a WorkerPlugin created through the API, as kubectl would.
 
 Each is timed from its start to the last worker's setup (the Mark plugin notes when it
-ran). For the operator the time until every scheduler holds its record is noted too, and
-the watch latency: from the create call to Kopf invoking our handler, read from the
-operator's debug log.
+ran). For the operator the time until every scheduler holds its record is noted too, the
+CPU time the operator process used until then, and the watch latency: from the create
+call to Kopf invoking our handler, read from the operator's debug log.
 """
 
 from __future__ import annotations
@@ -38,11 +38,17 @@ SIZES = (1, 10, 50)
 QUICK_SIZES = (1, 10)
 
 
-def run(runs: int, quick: bool, against: Path | None = None) -> Report:
-    """Time the three ways; ``against`` adds an operator running the code of that tree."""
+def run(runs: int, quick: bool, against: Path | None = None,
+        operator_args: Sequence[str] = ()) -> Report:
+    """Time the three ways; ``against`` adds an operator running the code of that tree.
+
+    ``operator_args`` go to the first operator only, so that ``against`` the same tree
+    compares two settings in one run.
+    """
     sizes = QUICK_SIZES if quick else SIZES
     report = Report("apply", {"sizes": list(sizes), "runs": runs, "workers_per_cluster": 1,
-                              "against": str(against) if against else None})
+                              "against": str(against) if against else None,
+                              "operator_args": list(operator_args)})
     workdir = Path(tempfile.mkdtemp(prefix="dpo-bench-apply-"))
     marks = workdir / "marks"
     sys.path.insert(0, str(PLUGINS))  # the hand loop pickles Mark by reference
@@ -56,8 +62,10 @@ def run(runs: int, quick: bool, against: Path | None = None) -> Report:
             api = Api(sandbox.kubeconfig)
             for label, code in variants.items():
                 namespaces = _create_clusters(api, label, sizes, addresses)
-                operators[label] = OperatorProcess(
-                    sandbox, namespaces, workdir / f"{label}.log", verbose=True, code=code)
+                extra = operator_args if label == "operator" else ()
+                operators[label] = OperatorProcess(sandbox, namespaces,
+                                                   workdir / f"{label}.log", *extra,
+                                                   verbose=True, code=code)
             time.sleep(2)  # let the first passes over the empty clusters finish
             for size in sizes:
                 for index in range(runs):
@@ -103,12 +111,13 @@ def _through_the_api(report: Report, api: Api, operator: OperatorProcess, label:
                      addresses: Sequence[str], marks: Path, index: int) -> None:
     size = len(addresses)
     namespace, name, tag = f"{label}-{size}", f"mark-{index}", f"{label}-{size}-{index}"
-    started = time.time()
+    cpu, started = operator.cpu_seconds(), time.time()
     api.create_plugin(namespace, name, mark_spec(marks, tag))
     setups = wait_for_marks(marks, tag, size)
     report.series_of(f"{label} {size}").add(max(setups.values()) - started)
     asyncio.run(wait_for_records(addresses, plugin_name(namespace, name)))
     report.series_of(f"{label} {size}, records").add(time.time() - started)
+    report.series_of(f"{label} {size}, operator cpu").add(operator.cpu_seconds() - cpu)
     seen = _handler_invoked_at(operator, namespace, name)
     report.series_of(f"{label} {size}, watch latency").add(seen - started)
 
