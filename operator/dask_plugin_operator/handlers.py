@@ -78,24 +78,38 @@ async def plugin_deleted(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
         logger.info("The plugin was unregistered from every cluster.")
 
 
+# DaskClusters and scheduler Services enter the inventory through index handlers: Kopf runs
+# them for every object it lists before it runs any other handler. So when the operator
+# starts, it knows every cluster before it handles a plugin deleted while it was down;
+# otherwise the plugin could be released before its clusters were known, and stay on
+# their schedulers for good.
+
+@kopf.index(*DASKCLUSTERS)
+async def cluster_seen(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    runtime.cluster_seen(body)
+
+
 @kopf.on.event(*DASKCLUSTERS)
 async def cluster_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
                         **_: Any) -> None:
-    runtime: Runtime = memo["runtime"]
-    if type == "DELETED":
+    if type == "DELETED":  # an index handler sees every other event
+        runtime: Runtime = memo["runtime"]
         await runtime.cluster_gone(_key(body))
-    else:
-        runtime.cluster_seen(body)
+
+
+@kopf.index("", "v1", "services", labels=SCHEDULER_LABELS)
+async def service_seen(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    runtime.service_seen(body)
 
 
 @kopf.on.event("", "v1", "services", labels=SCHEDULER_LABELS)
 async def service_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
                         **_: Any) -> None:
-    runtime: Runtime = memo["runtime"]
-    if type == "DELETED":
+    if type == "DELETED":  # an index handler sees every other event
+        runtime: Runtime = memo["runtime"]
         runtime.service_gone(body)
-    else:
-        runtime.service_seen(body)
 
 
 @kopf.on.event("", "v1", "pods", labels=SCHEDULER_LABELS)
