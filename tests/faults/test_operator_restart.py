@@ -12,6 +12,7 @@ import time
 import pytest
 
 from dask_plugin_operator.localdask import LocalDaskCluster
+from dask_plugin_operator.sandbox import SandboxThread
 from e2e.harness import Kube, OperatorProcess, dask_cluster, eventually, is_ready, worker_plugin
 
 from .observe import wait_for_periodic_checks
@@ -35,7 +36,8 @@ def wait_until_watching(operator: OperatorProcess, starts: int) -> None:
 
 
 def test_an_operator_killed_and_started_again_registers_only_what_is_missing(
-    kube: Kube, namespace: str, operator: OperatorProcess, dask: LocalDaskCluster
+    kube: Kube, sandbox: SandboxThread, namespace: str, operator: OperatorProcess,
+    dask: LocalDaskCluster
 ) -> None:
     kube.apply(dask_cluster("prod", namespace, dask.address, {}))
     kube.apply(worker_plugin("a-kept", namespace, recorder("kept")),
@@ -43,10 +45,13 @@ def test_an_operator_killed_and_started_again_registers_only_what_is_missing(
     for name in ("a-kept", "b-doomed"):
         eventually(f"{name} is ready", lambda n=name: is_ready(kube.plugin(namespace, n)))
 
-    # While the operator is away: one plugin is deleted, one added, one changed.
+    # While the operator is away: one plugin is deleted, one added.
     operator.kill()
     kube.kubectl("delete", "workerplugin", "b-doomed", "-n", namespace, "--wait=false")
     kube.apply(worker_plugin("c-added", namespace, recorder("added")))
+    # Back, it first lists DaskClusters late: the deletion must wait until it knows them.
+    late = sandbox.sandbox.add_fault(f"/namespaces/{namespace}/daskclusters$", 503,
+                                     method="GET", count=2)
     operator.start()
 
     eventually("the new plugin is ready", lambda: is_ready(kube.plugin(namespace, "c-added")))
@@ -58,6 +63,7 @@ def test_an_operator_killed_and_started_again_registers_only_what_is_missing(
         assert worker.count(r"WorkerRecorder kept teardown on") == 0
         assert worker.count(r"WorkerRecorder doomed teardown on") == 1
         assert worker.count(r"WorkerRecorder added setup on") == 1
+    assert late.hits == 2
 
 
 def test_an_operator_killed_mid_registration_converges_without_duplicates(
