@@ -57,6 +57,9 @@ def _comm_port(ports: list[Mapping[str, Any]]) -> int:
     for port in ports:
         if port.get("name") == COMM_PORT_NAME and isinstance(port.get("port"), int):
             return int(port["port"])
+    # A hand-made Service with a single unnamed port can only mean that port.
+    if len(ports) == 1 and not ports[0].get("name") and isinstance(ports[0].get("port"), int):
+        return int(ports[0]["port"])
     return DEFAULT_COMM_PORT
 
 

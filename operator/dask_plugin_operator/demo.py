@@ -108,7 +108,6 @@ class Demo:
     def cluster_manifests(self, address: str) -> str:
         """The example DaskCluster, and the Service dask-kubernetes would have made."""
         cluster = yaml.safe_load((self.examples / "daskcluster.yaml").read_text())
-        cluster["metadata"].pop("annotations", None)  # reached through the Service below
         host, port = address.removeprefix("tcp://").rsplit(":", 1)
         service = {
             "apiVersion": "v1", "kind": "Service",

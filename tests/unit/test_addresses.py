@@ -60,6 +60,12 @@ def test_a_service_without_a_named_comm_port_uses_the_dask_default() -> None:
     assert service is not None and service.comm_port == 8786
 
 
+def test_a_service_with_a_single_unnamed_port_uses_that_port() -> None:
+    service = parse_service(service_body(ports=[{"port": 9999}]))
+
+    assert service is not None and service.comm_port == 9999
+
+
 def test_a_worker_service_is_not_a_scheduler_service() -> None:
     assert parse_service(service_body(component="worker")) is None
 
