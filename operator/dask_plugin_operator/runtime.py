@@ -300,8 +300,10 @@ class Runtime:
         return False
 
     def _mark_waiting(self, cluster: ClusterEntry) -> None:
-        message = (f"Waiting for the scheduler Service {cluster.name}-scheduler, or the "
-                   "annotation plugins.dask.org/scheduler-address on the DaskCluster.")
+        message = (f"Waiting for the scheduler Service: a Service labelled "
+                   f"dask.org/cluster-name={cluster.name} and dask.org/component=scheduler "
+                   f"(dask-kubernetes creates {cluster.name}-scheduler), or the annotation "
+                   "plugins.dask.org/scheduler-address on the DaskCluster.")
         for plugin in self.inventory.plugins_in(cluster.namespace):
             if plugin.deleting or not plugin.selects(cluster):
                 continue
