@@ -127,6 +127,7 @@ class Runtime:
         if plugin is None:
             return []
         plugin.deleting = True
+        self.reporter.changed(key)
         clusters = self.inventory.clusters_in(plugin.namespace)
         results = await asyncio.gather(*(self._sync_bounded(c) for c in clusters))
         stranded = [cluster for cluster, ok in zip(clusters, results, strict=True) if not ok]

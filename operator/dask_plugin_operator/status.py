@@ -81,7 +81,13 @@ def compose_status(
     if plugin.spec is not None:
         status["pluginType"] = plugin.spec.kind
         status["source"] = plugin.spec.source_summary
+    elif plugin.error is not None:
+        # An invalid generation changes nothing on the clusters: keep reporting them.
+        status.update({key: previous[key] for key in KEPT_WHILE_INVALID if key in previous})
     return status
+
+
+KEPT_WHILE_INVALID = ("matched", "registered", "failed", "clusters", "pluginType", "source")
 
 
 def _pending(cluster: str, plugin: PluginEntry) -> ClusterOutcome:
@@ -104,13 +110,18 @@ def _conditions(
     plugin: PluginEntry, entries: Sequence[ClusterOutcome]
 ) -> tuple[Condition, Condition]:
     if plugin.error is not None:
-        text = f"The spec cannot be used: {plugin.error}"
+        text = (f"The spec cannot be used: {plugin.error}. Whatever an earlier generation "
+                "registered stays in place until the spec is fixed.")
         return (
             Condition("Ready", "False", "Invalid", text),
             Condition("Invalid", "True", "SpecInvalid", text),
         )
 
     valid = Condition("Invalid", "False", "SpecValid", "The spec is valid.")
+    if plugin.deleting:
+        deleting = Condition("Ready", "False", "Deleting",
+                             "The plugin is being unregistered from its clusters.")
+        return deleting, valid
     return _readiness(plugin, entries), valid
 
 

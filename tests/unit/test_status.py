@@ -239,3 +239,23 @@ def test_a_cluster_entry_carries_everything_known_under_kubernetes_names() -> No
         "workersOk": 0, "workersFailed": 2, "firstError": "ImportError: no errorlogger",
         "lastRegistered": EARLIER,
     }
+
+
+def test_an_invalid_spec_keeps_reporting_the_clusters_an_earlier_generation_is_on() -> None:
+    before = compose(plugin(), [outcome("prod")])
+
+    status = compose(invalid_plugin(), [], matched=[], previous=before)
+
+    assert status["clusters"] == before["clusters"]
+    assert (status["matched"], status["registered"]) == (1, 1)
+    assert status["source"] == "errorlogger.plugins:ErrorLogger"
+    assert "stays in place until the spec is fixed" in condition(status, "Ready")["message"]
+
+
+def test_a_plugin_being_deleted_is_not_ready_and_says_so() -> None:
+    entry = plugin()
+    entry.deleting = True
+
+    ready = condition(compose(entry, [outcome("prod")]), "Ready")
+
+    assert (ready["status"], ready["reason"]) == ("False", "Deleting")
