@@ -54,14 +54,18 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         await runtime.close()
 
 
+@kopf.index(*WORKERPLUGINS)
+async def plugin_seen(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    runtime.plugin_seen(body)
+
+
 @kopf.on.event(*WORKERPLUGINS)
 async def plugin_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
                        **_: Any) -> None:
-    runtime: Runtime = memo["runtime"]
-    if type == "DELETED":
+    if type == "DELETED":  # an index handler sees every other event
+        runtime: Runtime = memo["runtime"]
         await runtime.plugin_gone(_key(body))
-    else:
-        runtime.plugin_seen(body)
 
 
 @kopf.on.delete(*WORKERPLUGINS)
@@ -73,16 +77,16 @@ async def plugin_deleted(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
     if stranded:
         logger.warning(
             "The plugin stays registered on unreachable clusters %s; it is released "
-            "anyway, and those schedulers keep it until they restart.", ", ".join(stranded))
+            "anyway, and unregistered there as soon as their schedulers answer again.",
+            ", ".join(stranded))
     else:
         logger.info("The plugin was unregistered from every cluster.")
 
 
-# DaskClusters and scheduler Services enter the inventory through index handlers: Kopf runs
-# them for every object it lists before it runs any other handler. So when the operator
-# starts, it knows every cluster before it handles a plugin deleted while it was down;
-# otherwise the plugin could be released before its clusters were known, and stay on
-# their schedulers for good.
+# WorkerPlugins, DaskClusters and scheduler Services enter the inventory through index
+# handlers: Kopf runs them for every object it lists before it runs any other handler. So
+# when the operator starts, it knows every cluster before it handles a plugin deleted while
+# it was down, and every plugin before it calls a plugin on a scheduler an orphan.
 
 @kopf.index(*DASKCLUSTERS)
 async def cluster_seen(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
@@ -93,8 +97,11 @@ async def cluster_seen(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(*DASKCLUSTERS)
 async def cluster_event(type: str | None, body: kopf.Body, memo: kopf.Memo,
                         **_: Any) -> None:
+    runtime: Runtime = memo["runtime"]
+    # Kopf runs no regular handler before every index is filled: from now on, a plugin
+    # the inventory does not know is one that no longer exists.
+    runtime.inventory.complete = True
     if type == "DELETED":  # an index handler sees every other event
-        runtime: Runtime = memo["runtime"]
         await runtime.cluster_gone(_key(body))
 
 

@@ -91,6 +91,8 @@ class Inventory:
     """Plugins, clusters and scheduler Services, indexed by namespace."""
 
     def __init__(self) -> None:
+        self.complete = False
+        """Whether every existing object has been seen once (Kopf's indexes are filled)."""
         self._plugins: dict[str, dict[str, PluginEntry]] = defaultdict(dict)
         self._clusters: dict[str, dict[str, ClusterEntry]] = defaultdict(dict)
         self._services: dict[Key, SchedulerService] = {}

@@ -26,6 +26,7 @@ from .scheduler import (
     SchedulerIdentity,
     SchedulerUnreachable,
 )
+from .spec import plugin_name
 from .status import ClusterOutcome, ClusterState
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class ClusterPass:
             self._mark_unreachable(wanted, str(exc))
             raise
 
+        unwanted |= self._orphans(records)
         plan = plan_scheduler([w for _, w in wanted], unwanted, records)
         if not plan.is_empty:
             logger.info(
@@ -97,9 +99,27 @@ class ClusterPass:
         wanted, _ = self._desired()
         self._mark_unreachable(wanted, str(cause))
 
-    def _desired(self) -> tuple[list[tuple[PluginEntry, Wanted]], dict[str, PluginEntry]]:
+    def _orphans(self, records: Mapping[str, PluginRecord]) -> dict[str, PluginEntry | None]:
+        """Plugins of this namespace on the scheduler that no WorkerPlugin declares now.
+
+        They were released while their scheduler could not be reached (deleted, or moved
+        away by a selector change). Only a complete inventory can tell an orphan from a
+        plugin not seen yet, so nothing counts as one before that.
+        """
+        if not self.inventory.complete:
+            return {}
+        prefix = plugin_name(self.cluster.namespace, "")
+        return {
+            name: None for name in records
+            if name.startswith(prefix)
+            and self.inventory.plugin((self.cluster.namespace, name[len(prefix):])) is None
+        }
+
+    def _desired(
+        self,
+    ) -> tuple[list[tuple[PluginEntry, Wanted]], dict[str, PluginEntry | None]]:
         wanted: list[tuple[PluginEntry, Wanted]] = []
-        unwanted: dict[str, PluginEntry] = {}
+        unwanted: dict[str, PluginEntry | None] = {}
         for plugin in self.inventory.plugins_in(self.cluster.namespace):
             if plugin.spec is None and not plugin.deleting:
                 continue  # an invalid spec leaves whatever was registered alone
@@ -120,7 +140,7 @@ class ClusterPass:
         identity: SchedulerIdentity,
         records: Mapping[str, PluginRecord],
         wanted: list[tuple[PluginEntry, Wanted]],
-        unwanted: Mapping[str, PluginEntry],
+        unwanted: Mapping[str, PluginEntry | None],
     ) -> None:
         by_name = {w.name: plugin for plugin, w in wanted}
         next_seq = max((r.seq for r in records.values()), default=0) + 1
