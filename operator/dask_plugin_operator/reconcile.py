@@ -274,9 +274,9 @@ class ClusterPass:
     def _mark_unreachable(
         self, wanted: list[tuple[PluginEntry, Wanted]], cause: str
     ) -> None:
+        message = f"The scheduler does not answer: {cause}"  # one string for all plugins
         for plugin, _ in wanted:
             before = self._outcome(plugin)
-            message = f"The scheduler does not answer: {cause}"
             if before is not None and before.state == "Unreachable":
                 continue  # already reported; retries must not flood status or Events
             self._record(plugin, "Unreachable", message, None, reason="SchedulerUnreachable")

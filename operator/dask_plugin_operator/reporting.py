@@ -20,7 +20,9 @@ from .status import compose_status
 
 logger = logging.getLogger(__name__)
 
-DEBOUNCE_SECONDS = 0.05
+# Status is a report, not a signal: half a second gathers the outcomes of a fan-out over
+# many clusters into a few writes, each of which every watcher of the plugin must digest.
+DEBOUNCE_SECONDS = 0.5
 
 
 class Reporter:
