@@ -141,3 +141,22 @@ def test_the_operator_never_writes_to_a_daskcluster(
     after = kube.cluster(namespace, "prod")
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert "finalizers" not in after["metadata"]
+
+
+def test_a_plugin_deleted_while_its_scheduler_was_out_of_reach_is_removed_when_it_returns(
+    kube: Kube, namespace: str, operator: OperatorProcess, dask: LocalDaskCluster
+) -> None:
+    kube.apply(dask_cluster("prod", namespace, dask.address, {}))
+    kube.apply(worker_plugin("recorder", namespace, recorder("orphan")))
+    eventually("the plugin is ready", lambda: is_ready(kube.plugin(namespace, "recorder")))
+
+    # Without its address the cluster cannot be reached: the deletion goes through anyway.
+    kube.kubectl("annotate", "daskcluster", "prod", "-n", namespace,
+                 "plugins.dask.org/scheduler-address-")
+    kube.kubectl("delete", "workerplugin", "recorder", "-n", namespace, "--timeout=60s")
+    assert all(w.count(r"WorkerRecorder orphan teardown") == 0 for w in dask.workers)
+
+    kube.kubectl("annotate", "daskcluster", "prod", "-n", namespace,
+                 f"plugins.dask.org/scheduler-address={dask.address}")
+    for worker in dask.workers:
+        worker.wait_for_log(r"WorkerRecorder orphan teardown", timeout=30)
