@@ -7,6 +7,10 @@ builds imports the user's module only in ``setup()`` (workers and nannies) or ``
 (schedulers), so a module that is missing there fails in that hook, is reported through
 the registration result, and leaves the process running.
 
+Every loader also reports how its hook went to the scheduler's metadata, under
+``SETUPS_KEY + (plugin name, own address)``. A worker that joins later sets plugins up
+without the operator being asked; this report is how the operator learns the result.
+
 Because this text runs on clusters we do not control, it uses only the standard library
 and ``distributed``, imports nothing from our package, and must work on Python 3.10 to
 3.13 with distributed 2024.12.1 to 2026.8.
@@ -31,6 +35,12 @@ from distributed.diagnostics.plugin import NannyPlugin, SchedulerPlugin, WorkerP
 logger = logging.getLogger("distributed.dask_plugin_operator")
 
 LOADER_MARK = "dask_plugin_operator_loader"
+
+# Where setup results go in the scheduler's metadata; scheduler.py reads the same key.
+SETUPS_KEY = ("dask-plugin-operator", "setups")
+
+# A report is best effort: a scheduler that does not take it soon must not hold up setup.
+REPORT_TIMEOUT = 5.0
 
 
 async def _settle(result: Any) -> Any:
@@ -73,6 +83,22 @@ def _host_lock(name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _report_value(error: BaseException | None) -> dict[str, Any]:
+    # repr, like the text distributed puts beside a failed registration's exception.
+    return {"ok": error is None, "error": None if error is None else repr(error)}
+
+
+async def _report(server: Any, name: str, error: BaseException | None) -> None:
+    """Tell the scheduler, through the worker's or nanny's RPC, how setup went here."""
+    keys = [*SETUPS_KEY, name, str(server.address)]
+    try:
+        call = server.scheduler.set_metadata(keys=keys, value=_report_value(error))
+        await asyncio.wait_for(call, REPORT_TIMEOUT)
+    except Exception as exc:  # the report must never change how setup ends
+        logger.info("Could not report the setup of plugin %s to the scheduler: %r.",
+                    name, exc)
 
 
 class _PipInstaller:
@@ -126,6 +152,15 @@ class _Loader:
         self.plugin: Any = None
         setattr(self, LOADER_MARK, True)
 
+    async def _reported(self, server: Any, setup: Any) -> None:
+        """Run ``setup()`` (a coroutine function), then report its result."""
+        try:
+            await setup()
+        except Exception as exc:
+            await _report(server, self.name, exc)
+            raise
+        await _report(server, self.name, None)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled again (a cluster dump, a forwarded plugin): stay portable.
         return portable_reduction(self.source_text, self.data)
@@ -141,6 +176,9 @@ class WorkerLoader(_Loader, WorkerPlugin):
     """A worker plugin that imports the real one in ``setup`` and forwards every hook."""
 
     async def setup(self, worker: Any) -> None:
+        await self._reported(worker, lambda: self._set_up(worker))
+
+    async def _set_up(self, worker: Any) -> None:
         self.plugin = _instantiate(self.data)
         await _settle(self._delegate("setup", worker=worker))
 
@@ -163,6 +201,9 @@ class NannyLoader(_Loader, NannyPlugin):
         self.restart = bool(data.get("restart", False))
 
     async def setup(self, nanny: Any) -> None:
+        await self._reported(nanny, lambda: self._set_up(nanny))
+
+    async def _set_up(self, nanny: Any) -> None:
         self.plugin = _instantiate(self.data)
         self.restart = self.restart or bool(getattr(self.plugin, "restart", False))
         await _settle(self._delegate("setup", nanny=nanny))
@@ -179,6 +220,20 @@ class SchedulerLoader(_Loader, SchedulerPlugin):
     """
 
     async def start(self, scheduler: Any) -> None:
+        # The scheduler is its own store: its report is a plain local write. A retiring
+        # plugin lives for one call and is no plugin anyone asks about.
+        if self.data["source"]["type"] == "retire":
+            await self._start(scheduler)
+            return
+        keys = [*SETUPS_KEY, self.name, str(scheduler.address)]
+        try:
+            await self._start(scheduler)
+        except Exception as exc:
+            scheduler.set_metadata(keys=keys, value=_report_value(exc))
+            raise
+        scheduler.set_metadata(keys=keys, value=_report_value(None))
+
+    async def _start(self, scheduler: Any) -> None:
         self.plugin = _instantiate(self.data)
         previous = scheduler.plugins.get(self.name)
         if previous is not None and getattr(previous, LOADER_MARK, False):

@@ -25,7 +25,9 @@ from .scheduler import (
     SchedulerClient,
     SchedulerIdentity,
     SchedulerUnreachable,
+    SetupReport,
 )
+from .setups import SetupTally, Verdict, judge, tally_reports
 from .spec import plugin_name
 from .status import ClusterOutcome, ClusterState
 
@@ -48,6 +50,8 @@ Announce = Callable[[Report], None]
 
 # The outcomes a registration leaves; they hold as long as the scheduler does.
 SETTLED: tuple[ClusterState, ...] = ("Registered", "Failed", "NotApplied")
+
+IN_PLACE = "Registered; already in place on the scheduler."
 
 
 def now_iso() -> str:
@@ -73,17 +77,20 @@ class ClusterPass:
         self.changed = changed
         self.announce = announce
         self.name = f"{cluster.namespace}/{cluster.name}"
+        # The loaders' setup reports, by plugin then address, as read at the pass's start.
+        self.setups: Mapping[str, Mapping[str, SetupReport]] = {}
 
     async def run(self) -> None:
         """Bring the scheduler in line; raises SchedulerUnreachable if it does not answer."""
         wanted, unwanted = self._desired()
         try:
             # Two independent reads: one round trip instead of two.
-            identity, records = await asyncio.gather(self.client.identity(),
-                                                     self.client.records())
+            identity, notes = await asyncio.gather(self.client.identity(),
+                                                   self.client.notes())
         except SchedulerUnreachable as exc:
             self._mark_unreachable(wanted, str(exc))
             raise
+        records, self.setups = notes.records, notes.setups
 
         unwanted |= self._orphans(records)
         plan = plan_scheduler([w for _, w in wanted], unwanted, records)
@@ -169,6 +176,8 @@ class ClusterPass:
         result: RegistrationResult | None
         try:
             payload = build_payload(plugin.scheduler_name, plugin.spec)
+            # Reports of the content being replaced must not count for the new one.
+            await self.client.clear_setups(step.plugin.name)
             result = await self.client.register(step.plugin.kind, step.plugin.name, payload)
         except SchedulerUnreachable:
             # The scheduler stores a plugin before it waits for every worker's setup. If it
@@ -221,39 +230,40 @@ class ClusterPass:
         identity: SchedulerIdentity,
         result: RegistrationResult,
     ) -> None:
-        kind = step.plugin.kind
-        ok, failed = len(result.ok), len(result.failed)
-        counts = dict(workers_ok=ok, workers_failed=failed,
-                      first_error=result.first_error(), last_registered=now_iso())
-
-        if failed:
+        # The answer covers the workers present now; those that join later report
+        # through the loader, and later passes read that in _keep.
+        tally = SetupTally(len(result.ok), len(result.failed), result.first_error())
+        if tally.failed:
             metrics.REGISTRATION_FAILURES.labels(
                 plugin.namespace, plugin.name, self.cluster.name).inc()
-            message = (f"Setup failed on {failed} of {ok + failed} {kind}s: "
-                       f"{result.first_error()}")
-            self._record(plugin, "Failed", message, identity, reason="SetupFailed", **counts)
-        elif kind == "nanny" and identity.workers > 0 and identity.nannies == 0:
-            message = ("Registered, but no worker of this cluster runs under a nanny, "
-                       "so the nanny plugin runs nowhere.")
-            self._record(plugin, "NotApplied", message, identity, reason="NotApplied",
-                         **counts)
-        else:
-            where = "the scheduler" if kind == "scheduler" else f"{ok} {kind}(s)"
-            message = f"Registered ({step.why}); set up on {where}."
-            self._record(plugin, "Registered", message, identity, reason="Registered",
-                         **counts)
+        verdict = judge(step.plugin.kind, identity, tally, f"Registered ({step.why})")
+        self._record(plugin, verdict.state, verdict.message, identity, reason=verdict.reason,
+                     last_registered=now_iso(), **_counts(tally))
 
     def _keep(self, plugin: PluginEntry, wanted: Wanted, identity: SchedulerIdentity) -> None:
         before = self._outcome(plugin) or _outcome_from_status(plugin, self.cluster.name)
         # Only what a registration on this scheduler left is worth keeping: an outcome
         # such as Unreachable describes a moment that is over now that it answers.
-        if before is not None and before.scheduler_id == identity.id \
-                and before.state in SETTLED:
+        settled = before is not None and before.scheduler_id == identity.id \
+            and before.state in SETTLED
+        # The loaders' reports tell what registrations cannot: how setups went on workers
+        # that joined since, or before the operator last looked.
+        tally = tally_reports(wanted.kind, identity, self.setups.get(wanted.name, {}))
+        verdict = judge(wanted.kind, identity, tally, "Registered")
+        if tally.decisive and not (settled and _same_verdict(before, verdict, tally)):
+            # A success found in place is no news, unless it ends a failure.
+            quiet = verdict.state == "Registered" and (before is None or before.state
+                                                       == "Registered")
+            message = IN_PLACE if verdict.state == "Registered" else verdict.message
+            self._record(plugin, verdict.state, message, identity,
+                         reason=None if quiet else verdict.reason, **_counts(tally),
+                         last_registered=before.last_registered if before else None)
+            return
+        if before is not None and settled:
             refreshed = replace(before, generation=plugin.generation, address=self.client.address)
             self._store(plugin, refreshed)
             return
-        self._record(plugin, "Registered", "Registered; already in place on the scheduler.",
-                     identity, reason=None)
+        self._record(plugin, "Registered", IN_PLACE, identity, reason=None)
 
     async def _unregister(self, step: Unregister, plugin: PluginEntry | None) -> None:
         await self.client.unregister(step.kind, step.name)
@@ -321,6 +331,20 @@ class ClusterPass:
         if self._outcome(plugin) != outcome:
             self.outcomes.setdefault(plugin.key, {})[self.cluster.name] = outcome
             self.changed(plugin.key)
+
+
+def _counts(tally: SetupTally) -> dict[str, Any]:
+    return dict(workers_ok=tally.ok, workers_failed=tally.failed,
+                first_error=tally.first_error)
+
+
+def _same_verdict(before: ClusterOutcome | None, verdict: Verdict,
+                  tally: SetupTally) -> bool:
+    """Whether an outcome already says what the reports say; then status stays put."""
+    if before is None:
+        return False
+    said = (before.state, before.workers_ok, before.workers_failed, before.first_error)
+    return said == (verdict.state, tally.ok, tally.failed, tally.first_error)
 
 
 def _outcome_from_status(plugin: PluginEntry, cluster: str) -> ClusterOutcome | None:

@@ -22,13 +22,16 @@ from typing import Any
 from distributed.comm.core import CommClosedError
 from distributed.core import ConnectionPool
 
+from .loader import SETUPS_KEY
 from .payload import build_retirement_payload
 from .spec import PluginKind
 
 logger = logging.getLogger(__name__)
 
-# Where the operator keeps its bookkeeping in the scheduler's metadata store.
-RECORDS_KEY = ("dask-plugin-operator", "plugins")
+# Where the operator keeps its bookkeeping in the scheduler's metadata store; the loaders
+# report their setups beside it, under SETUPS_KEY, so one read fetches both.
+NOTES_KEY = ("dask-plugin-operator",)
+RECORDS_KEY = (*NOTES_KEY, "plugins")
 
 # Registration waits for every worker's setup (pip installs, restarts): give it longer.
 REGISTER_TIMEOUT_FACTOR = 6.0
@@ -67,6 +70,31 @@ class SchedulerIdentity:
     nannies: int
     python: str | None
     distributed: str | None
+    worker_addresses: frozenset[str] = frozenset()
+    nanny_addresses: frozenset[str] = frozenset()
+
+    def members(self, kind: PluginKind) -> frozenset[str]:
+        """The addresses that set up a plugin of ``kind`` on this scheduler now."""
+        if kind == "worker":
+            return self.worker_addresses
+        if kind == "nanny":
+            return self.nanny_addresses
+        return frozenset({self.address})
+
+
+@dataclass(frozen=True)
+class SetupReport:
+    """What one worker, nanny or scheduler said about its own setup of a plugin."""
+
+    ok: bool
+    error: str | None
+
+    @classmethod
+    def from_message(cls, message: Any) -> SetupReport | None:
+        if not isinstance(message, Mapping) or "ok" not in message:
+            return None
+        error = message.get("error")
+        return cls(ok=bool(message["ok"]), error=None if error is None else str(error))
 
 
 @dataclass(frozen=True)
@@ -124,6 +152,14 @@ class PluginRecord:
         )
 
 
+@dataclass(frozen=True)
+class SchedulerNotes:
+    """What a scheduler's metadata holds for us: records and setup reports by plugin."""
+
+    records: dict[str, PluginRecord]
+    setups: dict[str, dict[str, SetupReport]]  # plugin name -> address -> report
+
+
 class SchedulerClient:
     """One scheduler, reached over a small pool of reused connections."""
 
@@ -153,6 +189,10 @@ class SchedulerClient:
             nannies=nannies,
             python=python,
             distributed=distributed,
+            worker_addresses=frozenset(workers),
+            nanny_addresses=frozenset(
+                str(worker["nanny"]) for worker in workers.values() if worker.get("nanny")
+            ),
         )
 
     async def register(self, kind: PluginKind, name: str, payload: bytes) -> RegistrationResult:
@@ -203,12 +243,26 @@ class SchedulerClient:
 
     async def records(self) -> dict[str, PluginRecord]:
         """Our records kept on the scheduler, by plugin name; empty after a restart."""
-        stored = await self._call("get_metadata", keys=list(RECORDS_KEY), default={})
+        return (await self.notes()).records
+
+    async def notes(self) -> SchedulerNotes:
+        """Our records and the loaders' setup reports, read in one call."""
+        stored = await self._call("get_metadata", keys=list(NOTES_KEY), default={})
+        stored = stored if isinstance(stored, Mapping) else {}
         records = {}
-        for name, message in (stored or {}).items():
+        for name, message in (stored.get(RECORDS_KEY[-1]) or {}).items():
             if message is not None:  # None marks a dropped record.
                 records[name] = PluginRecord.from_message(message)
-        return records
+        setups: dict[str, dict[str, SetupReport]] = {}
+        for name, by_address in (stored.get(SETUPS_KEY[-1]) or {}).items():
+            reports = {str(address): SetupReport.from_message(message)
+                       for address, message in (by_address or {}).items()}
+            setups[name] = {a: r for a, r in reports.items() if r is not None}
+        return SchedulerNotes(records, setups)
+
+    async def clear_setups(self, name: str) -> None:
+        """Forget the setup reports of one plugin, before it is registered again."""
+        await self._call("set_metadata", keys=[*SETUPS_KEY, name], value={})
 
     async def save_record(self, record: PluginRecord) -> None:
         keys = [*RECORDS_KEY, record.name]
