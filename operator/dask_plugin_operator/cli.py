@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="watch this namespace (repeatable; globs allowed)")
     scope.add_argument("-A", "--all-namespaces", action="store_true",
                        help="watch every namespace (the default when none is given)")
-    run.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="log at debug level, Kopf's own debug logs included")
     run.add_argument("--debug", action="store_true", help="log everything, Kopf included")
     run.add_argument("--quiet", action="store_true", help="log warnings and errors only")
     run.add_argument("--log-format", choices=["plain", "full", "json"], default="plain")
@@ -50,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="serve Kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--check-interval", type=_positive, default=30.0, metavar="SECONDS",
                      help="seconds between checks of every scheduler (default 30)")
-    run.add_argument("--concurrency", type=int, default=16,
-                     help="schedulers worked on at once (default 16)")
+    run.add_argument("--concurrency", type=int, default=64,
+                     help="schedulers worked on at once (default 64)")
     run.add_argument("--rpc-timeout", type=_positive, default=10.0, metavar="SECONDS",
                      help="timeout of each scheduler call (default 10)")
     run.add_argument("--deletion-timeout", type=_positive, default=60.0, metavar="SECONDS",

@@ -10,7 +10,7 @@ class OperatorConfig:
     check_interval: float = 30.0
     """Seconds between checks of every known scheduler against what it should hold."""
 
-    concurrency: int = 16
+    concurrency: int = 64
     """How many schedulers are worked on at the same time."""
 
     rpc_timeout: float = 10.0

@@ -127,7 +127,7 @@ class Demo:
     def apply(self, text: str) -> str:
         path = self.workdir / f"manifest-{time.monotonic_ns()}.yaml"
         path.write_text(text)
-        return self.kubectl("apply", "--validate=false", "-f", str(path))
+        return self.kubectl("apply", "-f", str(path))
 
     def plugin_status(self) -> dict[str, Any]:
         output = self.kubectl("get", "workerplugin", PLUGIN, "-n", NAMESPACE, "-o", "yaml")
@@ -142,7 +142,8 @@ def run_demo(keep_going: bool = False) -> int:
     except DemoFailed as failure:
         print(f"\nDEMO FAILED: {failure}\nLogs are in {workdir}.", file=sys.stderr)
         return 1
-    print(f"\nThe demo completed: every step above was checked. Logs are in {workdir}.")
+    print("\nThe demo completed: every step above was checked.")
+    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
@@ -169,7 +170,7 @@ def _with_cluster(demo: Demo, dask: LocalDaskCluster, first: Any, second: Any,
     say("Starting the operator: dask-plugin-operator run --namespace default.")
     with demo.run_operator() as process:
         say("Applying examples/errorlogger/errorlogger-plugin.yaml with kubectl.")
-        show(demo.kubectl("apply", "--validate=false", "-f",
+        show(demo.kubectl("apply", "-f",
                           str(demo.examples / "errorlogger-plugin.yaml")))
 
         say("Waiting for the plugin to be Ready: kubectl wait --for=condition=Ready.")

@@ -67,7 +67,7 @@ class Kube:
         return done.stdout if check else done.stdout + done.stderr
 
     def apply(self, *documents: Mapping[str, Any]) -> str:
-        return self.kubectl("apply", "--validate=false", "-f", "-",
+        return self.kubectl("apply", "-f", "-",
                             stdin=yaml.safe_dump_all([dict(d) for d in documents]))
 
     def create_namespace(self) -> str:
