@@ -9,6 +9,7 @@ their own, so their plugins carry names no other test touches.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -25,7 +26,12 @@ from dask_plugin_operator.inventory import ClusterEntry, Inventory, Key, PluginE
 from dask_plugin_operator.localdask import DaskWorker, LocalDaskCluster, free_port
 from dask_plugin_operator.payload import content_hash, registration_kind
 from dask_plugin_operator.reconcile import ClusterPass, Outcomes, Report
-from dask_plugin_operator.scheduler import PluginRecord, SchedulerClient, SchedulerUnreachable
+from dask_plugin_operator.scheduler import (
+    PluginRecord,
+    SchedulerClient,
+    SchedulerUnreachable,
+    SetupReport,
+)
 from dask_plugin_operator.spec import parse_spec
 from dask_plugin_operator.status import ClusterOutcome, compose_status
 
@@ -501,3 +507,121 @@ async def test_a_scheduler_that_answers_again_is_reported_registered_again(
     assert outcome.message == "Registered; already in place on the scheduler."
     (worker,) = own_cluster.workers
     assert setups(worker, "patient") == 1
+
+
+# Setup reports: a worker that joins after a registration sets the plugin up without the
+# operator being asked; the loader reports the result to the scheduler's metadata and
+# the next pass counts the reports of the workers present then.
+
+RAISING = {"module": {"name": "dpo_test_plugins:RaisingSetup"}}
+NANNY_RECORDER = {"type": "nanny",
+                  "module": {"name": "dpo_test_plugins:NannyRecorder",
+                             "kwargs": {"tag": "mixed"}}}
+WAIT_SECONDS = 30.0
+
+
+@pytest.fixture
+def empty_cluster(tmp_path: Path) -> Iterator[LocalDaskCluster]:
+    """A scheduler whose workers come later, as after a restart."""
+    with LocalDaskCluster(workers=0, env={"PYTHONPATH": PLUGIN_PATH},
+                          log_dir=tmp_path) as dask:
+        yield dask
+
+
+@pytest.fixture
+async def late_core(empty_cluster: LocalDaskCluster) -> AsyncIterator[Operator]:
+    """The core on a cluster of its own, whose workers join later."""
+    operator = await operator_for("reports", empty_cluster.address)
+    yield operator
+    await operator.client.close()
+
+
+async def reports_of(client: SchedulerClient, name: str) -> dict[str, SetupReport]:
+    return (await client.notes()).setups.get(name, {})
+
+
+async def wait_for_report(client: SchedulerClient, name: str, address: str) -> SetupReport:
+    """The report ``address`` leaves once its setup ends; bounded, never a timed assertion."""
+    async def poll() -> SetupReport:
+        while (report := (await reports_of(client, name)).get(address)) is None:
+            await asyncio.sleep(0.1)
+        return report
+    return await asyncio.wait_for(poll(), WAIT_SECONDS)
+
+
+async def wait_for_workers(client: SchedulerClient, count: int) -> None:
+    async def poll() -> None:
+        while (await client.identity()).workers != count:
+            await asyncio.sleep(0.1)
+    await asyncio.wait_for(poll(), WAIT_SECONDS)
+
+
+async def test_a_plugin_that_fails_on_a_worker_joining_later_turns_failed_then_recovers(
+    late_core: Operator, empty_cluster: LocalDaskCluster
+) -> None:
+    late_core.apply("raising", RAISING)
+    name = late_core.scheduler_name("raising")
+    await late_core.run_pass()
+    outcome = late_core.outcome("raising")
+    assert (outcome.state, outcome.workers_ok, outcome.workers_failed) == ("Registered", 0, 0)
+
+    worker = empty_cluster.add_worker()
+    report = await wait_for_report(late_core.client, name, worker.address)
+    assert not report.ok and "setup refused on purpose" in (report.error or "")
+    await late_core.run_pass()
+
+    outcome = late_core.outcome("raising")
+    assert (outcome.state, outcome.workers_ok, outcome.workers_failed) == ("Failed", 0, 1)
+    assert "setup refused on purpose" in (outcome.first_error or "")
+    assert "setup refused on purpose" in outcome.message
+    assert [report.reason for report in late_core.reports] == ["SetupFailed"]
+
+    await late_core.run_pass()
+    assert (late_core.changed, late_core.reports) == ([], [])
+
+    # The failing worker leaves: its report stays on the scheduler but no longer counts.
+    empty_cluster.stop_worker(worker)
+    await wait_for_workers(late_core.client, 0)
+    await late_core.run_pass()
+    outcome = late_core.outcome("raising")
+    assert (outcome.state, outcome.workers_ok, outcome.workers_failed) == ("Registered", 0, 0)
+    assert [report.reason for report in late_core.reports] == ["Registered"]
+
+
+async def test_a_registration_clears_the_reports_of_the_content_it_replaces(
+    late_core: Operator, empty_cluster: LocalDaskCluster
+) -> None:
+    late_core.apply("replaced", RAISING)
+    name = late_core.scheduler_name("replaced")
+    await late_core.run_pass()
+    worker = empty_cluster.add_worker()
+    await wait_for_report(late_core.client, name, worker.address)
+    empty_cluster.stop_worker(worker)
+    await wait_for_workers(late_core.client, 0)
+    assert list(await reports_of(late_core.client, name)) == [worker.address]
+
+    late_core.apply("replaced", recorder_spec("replaced"), generation=2)
+    await late_core.run_pass()
+
+    assert await reports_of(late_core.client, name) == {}
+    newcomer = empty_cluster.add_worker()
+    assert (await wait_for_report(late_core.client, name, newcomer.address)).ok
+    await late_core.run_pass()
+    outcome = late_core.outcome("replaced")
+    assert (outcome.state, outcome.workers_ok, outcome.workers_failed) == ("Registered", 1, 0)
+
+
+async def test_a_nanny_plugin_is_not_applied_where_some_workers_run_without_a_nanny(
+    late_core: Operator, empty_cluster: LocalDaskCluster
+) -> None:
+    empty_cluster.add_worker(nanny=True)
+    empty_cluster.add_worker(nanny=False)
+    late_core.apply("mixed", NANNY_RECORDER)
+
+    await late_core.run_pass()
+
+    outcome = late_core.outcome("mixed")
+    assert (outcome.state, outcome.workers_ok, outcome.workers_failed) == ("NotApplied", 1, 0)
+    assert "1 of 2 workers run without a nanny" in outcome.message
+    await late_core.run_pass()
+    assert (late_core.changed, late_core.reports) == ([], [])
