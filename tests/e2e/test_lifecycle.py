@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from dask_plugin_operator.localdask import LocalDaskCluster
@@ -160,3 +163,30 @@ def test_a_plugin_deleted_while_its_scheduler_was_out_of_reach_is_removed_when_i
                  f"plugins.dask.org/scheduler-address={dask.address}")
     for worker in dask.workers:
         worker.wait_for_log(r"WorkerRecorder orphan teardown", timeout=30)
+
+
+def test_a_missing_module_registered_before_workers_join_ends_not_ready_once_one_joins(
+    kube: Kube, namespace: str, operator: OperatorProcess, tmp_path: Path
+) -> None:
+    with LocalDaskCluster(workers=0, log_dir=tmp_path / "late") as late:
+        kube.apply(dask_cluster("late", namespace, late.address, {}))
+        kube.apply(worker_plugin("missing", namespace, {
+            "module": {"name": "no_such_module_anywhere:Plugin"},
+        }))
+        eventually("the plugin is ready on a cluster without workers",
+                   lambda: is_ready(kube.plugin(namespace, "missing"), registered=1))
+
+        late.add_worker()
+
+        def not_ready() -> dict[str, Any] | None:
+            found = condition(kube.plugin(namespace, "missing"), "Ready")
+            return found if found.get("status") == "False" else None
+
+        ready = eventually("the periodic check sees the failed setup", not_ready)
+        assert ready["reason"] == "SetupFailed"
+        assert "no_such_module_anywhere" in ready["message"]
+        plugin = kube.plugin(namespace, "missing")
+        assert plugin is not None
+        (entry,) = plugin["status"]["clusters"]
+        assert (entry["state"], entry["workersFailed"]) == ("Failed", 1)
+        assert "ModuleNotFoundError" in entry["firstError"]
