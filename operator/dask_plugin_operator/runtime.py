@@ -128,13 +128,25 @@ class Runtime:
             return []
         plugin.deleting = True
         self.reporter.changed(key)
-        clusters = self.inventory.clusters_in(plugin.namespace)
+        clusters = self._clusters_holding(plugin)
         results = await asyncio.gather(*(self._sync_bounded(c) for c in clusters))
         stranded = [cluster for cluster, ok in zip(clusters, results, strict=True) if not ok]
         if stranded:
             self._mark_stranded(plugin, stranded)
             await self._flush_status(plugin)
         return [cluster.name for cluster in stranded]
+
+    def _clusters_holding(self, plugin: PluginEntry) -> list[ClusterEntry]:
+        """The clusters a deleted plugin may be registered on, so only those are waited for.
+
+        Others can hold it only if they stopped matching while out of reach; their passes
+        remove it as an orphan when they answer again.
+        """
+        clusters = self.inventory.clusters_in(plugin.namespace)
+        if plugin.spec is None:
+            return clusters  # an invalid spec says nothing about where an earlier one went
+        worked_on = self.outcomes.get(plugin.key, {})
+        return [c for c in clusters if plugin.selects(c) or c.name in worked_on]
 
     async def _sync_bounded(self, cluster: ClusterEntry) -> bool:
         async def until_unregistered() -> None:
