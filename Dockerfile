@@ -16,7 +16,7 @@ RUN python -m venv /opt/operator
 WORKDIR /src
 # Only what the package build reads; tests, charts and docs stay out of the image. The
 # package's crds/ is a link to the top-level crds/, so that comes too.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY crds/ crds/
 COPY operator/ operator/
 RUN /opt/operator/bin/pip install . \
