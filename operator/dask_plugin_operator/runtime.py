@@ -24,7 +24,7 @@ from .reporting import Reporter
 from .scheduler import SchedulerPool, SchedulerUnreachable
 from .sentinel import Sentinels
 from .spec import SpecError, parse_spec
-from .status import ClusterOutcome
+from .status import ClusterOutcome, ClusterState
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,8 @@ class Runtime:
         self.reporter.announce(Report(
             plugin, "Warning", "DeletionTimedOut",
             f"Released although the {whose} {names} did not answer within {timeout}; "
-            "the plugin stays registered there until the scheduler restarts.",
+            "the plugin stays registered there until they answer again, when the operator "
+            "unregisters it.",
         ))
 
     async def _flush_status(self, plugin: PluginEntry) -> None:
@@ -290,6 +291,14 @@ class Runtime:
         if address is None:
             self._mark_waiting(cluster)
             return True
+        sharing = self._clusters_sharing(cluster, address)
+        if sharing:
+            # Each cluster would unregister what the other's plugins need, pass after pass.
+            self._mark_outcomes(cluster, "Error", (
+                f"The scheduler address {address} is also that of cluster(s) "
+                f"{', '.join(sharing)}; give each DaskCluster its own scheduler. Nothing is "
+                "changed on that scheduler until then."))
+            return True
 
         await self.sentinels.watch(key, address, lambda: self.fleet.poke(key))
         client = self.pool.client(address)
@@ -312,15 +321,25 @@ class Runtime:
         metrics.RECONCILES.labels("unreachable").inc()
         return False
 
+    def _clusters_sharing(self, cluster: ClusterEntry, address: str) -> list[str]:
+        return [
+            f"{other.namespace}/{other.name}" for other in self.inventory.all_clusters()
+            if other.key != cluster.key and self.inventory.address_of(other) == address
+        ]
+
     def _mark_waiting(self, cluster: ClusterEntry) -> None:
-        message = (f"Waiting for the scheduler Service: a Service labelled "
-                   f"dask.org/cluster-name={cluster.name} and dask.org/component=scheduler "
-                   f"(dask-kubernetes creates {cluster.name}-scheduler), or the annotation "
-                   "plugins.dask.org/scheduler-address on the DaskCluster.")
+        self._mark_outcomes(cluster, "Pending", (
+            f"Waiting for the scheduler Service: a Service labelled "
+            f"dask.org/cluster-name={cluster.name} and dask.org/component=scheduler "
+            f"(dask-kubernetes creates {cluster.name}-scheduler), or the annotation "
+            "plugins.dask.org/scheduler-address on the DaskCluster."))
+
+    def _mark_outcomes(self, cluster: ClusterEntry, state: ClusterState,
+                       message: str) -> None:
         for plugin in self.inventory.plugins_in(cluster.namespace):
             if plugin.deleting or not plugin.selects(cluster):
                 continue
-            outcome = ClusterOutcome(cluster=cluster.name, state="Pending",
+            outcome = ClusterOutcome(cluster=cluster.name, state=state,
                                      generation=plugin.generation, message=message)
             by_cluster = self.outcomes.setdefault(plugin.key, {})
             if by_cluster.get(cluster.name) != outcome:

@@ -304,6 +304,14 @@ class SchedulerClient:
             raise SchedulerUnreachable(
                 self.address, f"{op} failed: {type(error).__name__}: {error}"
             ) from error
+        except SchedulerCallFailed:
+            raise
+        except Exception as error:
+            # E.g. an HTTP server at the address: its answer is no Dask message at all.
+            raise SchedulerUnreachable(
+                self.address, f"{op} failed; is this a Dask scheduler's comm port? "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
     async def _exchange(self, op: str, message: dict[str, Any]) -> Any:
         # A pooled connection may have been closed by a scheduler that restarted since;

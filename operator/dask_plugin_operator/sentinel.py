@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from distributed.comm.addressing import parse_address, parse_host_port
-from distributed.comm.core import CommClosedError, connect
+from distributed.comm.core import connect
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Sentinel:
 
     async def stop(self) -> None:
         self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             await self._task
 
     async def _watch(self) -> None:
@@ -113,7 +113,9 @@ class Sentinel:
         """A connection to hold idle, or None if the scheduler does not take one."""
         try:
             return await connect(self.address, timeout=self._timeout)  # type: ignore[no-untyped-call]
-        except (OSError, CommClosedError, asyncio.TimeoutError):
+        except Exception:
+            # Whatever the peer is (a typo, a TLS scheduler, an HTTP server), a failed
+            # connection only means that nothing usable answers there now.
             self._answered = False
             return None
 
@@ -134,8 +136,8 @@ class Sentinel:
             # The scheduler never sends on a connection it did not get a request on,
             # so this read ends only when the connection does.
             await comm.read()  # type: ignore[attr-defined]
-        except (OSError, CommClosedError):
-            pass
+        except Exception:
+            pass  # closed, or not speaking Dask's protocol: either way, the line is gone
         finally:
             with contextlib.suppress(Exception):
                 comm.abort()  # type: ignore[attr-defined]

@@ -190,3 +190,36 @@ def test_a_missing_module_registered_before_workers_join_ends_not_ready_once_one
         (entry,) = plugin["status"]["clusters"]
         assert (entry["state"], entry["workersFailed"]) == ("Failed", 1)
         assert "ModuleNotFoundError" in entry["firstError"]
+
+
+def test_two_clusters_sharing_one_scheduler_are_reported_and_left_alone(
+    kube: Kube, namespace: str, operator: OperatorProcess, dask: LocalDaskCluster
+) -> None:
+    kube.apply(dask_cluster("blue", namespace, dask.address, {"colour": "blue"}))
+    kube.apply(dask_cluster("green", namespace, dask.address, {"colour": "green"}))
+    kube.apply(worker_plugin("recorder", namespace,
+                             recorder("shared", {"matchLabels": {"colour": "blue"}})))
+
+    plugin = eventually("the plugin reports the shared scheduler", lambda: (
+        (p := kube.plugin(namespace, "recorder"))
+        and condition(p, "Ready").get("reason") == "RegistrationFailed" and p))
+    (entry,) = plugin["status"]["clusters"]
+    assert "also that of cluster(s)" in entry["message"] and f"{namespace}/green" in entry[
+        "message"]
+    assert all(w.count(r"WorkerRecorder shared setup") == 0 for w in dask.workers)
+
+
+def test_a_mistyped_scheduler_address_can_be_corrected_in_place(
+    kube: Kube, namespace: str, operator: OperatorProcess, dask: LocalDaskCluster
+) -> None:
+    kube.apply(dask_cluster("prod", namespace, "notanaddress", {}))
+    kube.apply(worker_plugin("recorder", namespace, recorder("typo")))
+    eventually("the plugin reports the scheduler unreachable", lambda: condition(
+        kube.plugin(namespace, "recorder"), "Ready").get("reason") == "SchedulerUnreachable")
+
+    kube.kubectl("annotate", "daskcluster", "prod", "-n", namespace, "--overwrite",
+                 f"plugins.dask.org/scheduler-address={dask.address}")
+    eventually("the plugin is ready", lambda: is_ready(kube.plugin(namespace, "recorder")))
+    for worker in dask.workers:
+        worker.wait_for_log(r"WorkerRecorder typo setup", timeout=10)
+    assert "failed unexpectedly" not in operator.log()
