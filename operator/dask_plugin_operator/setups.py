@@ -67,8 +67,8 @@ def judge(
     """The state a tally leaves; ``done`` opens the message of a success ("Registered")."""
     if tally.failed:
         return Verdict("Failed", "SetupFailed",
-                       f"Setup failed on {tally.failed} of {tally.ok + tally.failed} "
-                       f"{kind}s: {tally.first_error}")
+                       f"Setup failed on {tally.failed} of "
+                       f"{_count(tally.ok + tally.failed, kind)}: {tally.first_error}")
 
     without_nanny = identity.workers - identity.nannies
     if kind == "nanny" and identity.workers > 0 and without_nanny > 0:
@@ -80,5 +80,12 @@ def judge(
                      "so the nanny plugin does not run there")
         return Verdict("NotApplied", "NotApplied", f"Registered, but {words}.")
 
-    where = "the scheduler" if kind == "scheduler" else f"{tally.ok} {kind}(s)"
+    where = "the scheduler" if kind == "scheduler" else _count(tally.ok, kind)
     return Verdict("Registered", "Registered", f"{done}; set up on {where}.")
+
+
+def _count(number: int, kind: PluginKind) -> str:
+    noun = {"worker": "worker", "nanny": "nanny", "scheduler": "scheduler"}[kind]
+    if number == 1:
+        return f"1 {noun}"
+    return f"{number} " + ("nannies" if noun == "nanny" else f"{noun}s")
