@@ -134,7 +134,19 @@ class Runtime:
         if stranded:
             self._mark_stranded(plugin, stranded)
             await self._flush_status(plugin)
+        self._report_unaddressed(plugin, clusters)
         return [cluster.name for cluster in stranded]
+
+    def _report_unaddressed(self, plugin: PluginEntry, clusters: list[ClusterEntry]) -> None:
+        """Say where a deleted plugin may stay because no scheduler address is known."""
+        unaddressed = [c.name for c in clusters if self.inventory.address_of(c) is None]
+        if unaddressed:
+            self.reporter.announce(Report(
+                plugin, "Warning", "SchedulerAddressUnknown",
+                f"Released although no scheduler address is known for cluster(s) "
+                f"{', '.join(unaddressed)}; if the plugin is registered there, the "
+                "operator unregisters it once the address is known again.",
+            ))
 
     def _clusters_holding(self, plugin: PluginEntry) -> list[ClusterEntry]:
         """The clusters a deleted plugin may be registered on, so only those are waited for.

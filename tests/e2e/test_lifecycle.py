@@ -158,6 +158,9 @@ def test_a_plugin_deleted_while_its_scheduler_was_out_of_reach_is_removed_when_i
                  "plugins.dask.org/scheduler-address-")
     kube.kubectl("delete", "workerplugin", "recorder", "-n", namespace, "--timeout=60s")
     assert all(w.count(r"WorkerRecorder orphan teardown") == 0 for w in dask.workers)
+    eventually("an Event says where the plugin may stay", lambda: any(
+        e["reason"] == "SchedulerAddressUnknown" and "prod" in e["message"]
+        for e in kube.events(namespace, "recorder")))
 
     kube.kubectl("annotate", "daskcluster", "prod", "-n", namespace,
                  f"plugins.dask.org/scheduler-address={dask.address}")
