@@ -8,71 +8,31 @@ line of each operator process, taken from the rendered chart and adapted to run 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import helmchart
 import kubernetes
 import pytest
 import yaml
 
-sandbox = pytest.importorskip("dask_plugin_operator.sandbox")
-if not hasattr(sandbox, "SandboxThread"):
-    pytest.skip("The sandbox API emulator offers no SandboxThread yet.", allow_module_level=True)
+from dask_plugin_operator.localdask import LocalDaskCluster, free_port
+from dask_plugin_operator.sandbox import SandboxThread
 
 NAMESPACE = "analytics"
 GROUP, VERSION, PLURAL = "plugins.dask.org", "v1alpha1", "workerplugins"
 DASK_GROUP, DASK_VERSION, DASK_PLURAL = "kubernetes.dask.org", "v1", "daskclusters"
-TIMEOUT = 60.0
-
-T = TypeVar("T")
-
-def eventually(what: str, probe: Callable[[], T | None], timeout: float = TIMEOUT) -> T:
-    """Poll until ``probe`` returns something truthy, or fail saying what never happened."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"Timed out after {timeout:g} s waiting until {what}.")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
 def scheduler(tmp_path: Path) -> Iterator[str]:
     """A real Dask scheduler on this machine; workers are not needed to register plugins."""
-    port = free_port()
-    log = (tmp_path / "scheduler.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-         "--port", str(port), "--no-dashboard"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        eventually("the scheduler listens", lambda: _accepts(port), timeout=30)
-        yield f"tcp://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
-
-
-def _accepts(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+    with LocalDaskCluster(workers=0, log_dir=tmp_path / "dask") as cluster:
+        yield cluster.address
 
 
 class Api:
@@ -126,7 +86,7 @@ class Api:
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
     kubeconfig = tmp_path / "kubeconfig"
-    with sandbox.SandboxThread() as running:
+    with SandboxThread() as running:
         running.write_kubeconfig(kubeconfig)
         yield Api(kubeconfig)
 

@@ -26,13 +26,14 @@ from sandboxed import (
     Api,
     api,
     dask_cluster,
-    eventually,
     is_ready,
     operator_command,
     scheduler,
     stop,
     worker_plugin,
 )
+
+from e2e.harness import eventually
 
 __all__ = ["api", "scheduler"]  # fixtures, used by name
 
