@@ -111,10 +111,6 @@ class Inventory:
     def plugins_in(self, namespace: str) -> list[PluginEntry]:
         return list(self._plugins[namespace].values())
 
-    def all_plugins(self) -> Iterator[PluginEntry]:
-        for by_name in self._plugins.values():
-            yield from by_name.values()
-
     # Clusters.
 
     def cluster(self, key: Key) -> ClusterEntry | None:

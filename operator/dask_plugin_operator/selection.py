@@ -73,15 +73,6 @@ class LabelSelector:
             return False
         return all(requirement.matches(labels) for requirement in self.requirements)
 
-    def to_query(self) -> str:
-        """The selector as a ``labelSelector`` query parameter, as ``kubectl -l`` takes it.
-
-        An empty selector gives an empty string, which the API server reads as "all".
-        """
-        terms = [f"{key}={value}" for key, value in self.match_labels]
-        terms += [requirement.describe() for requirement in self.requirements]
-        return ",".join(terms)
-
     def contradiction(self) -> str | None:
         """Why no set of labels can satisfy this selector, or None when some set can."""
         constraints: dict[str, _KeyConstraint] = {}

@@ -83,23 +83,6 @@ def test_labels_and_expressions_must_all_hold() -> None:
     assert not chosen.matches({"team": "data", "tier": "prod"})
 
 
-def test_the_selector_renders_as_a_kubectl_label_query() -> None:
-    chosen = selector(
-        matchLabels={"team": "analytics"},
-        matchExpressions=[
-            expression("tier", "In", "staging", "prod"),
-            expression("zone", "NotIn", "b"),
-            expression("gpu", "Exists"),
-            expression("spot", "DoesNotExist"),
-        ],
-    )
-
-    assert chosen.to_query() == (
-        "team=analytics,tier in (prod,staging),zone notin (b),gpu,!spot"
-    )
-    assert LabelSelector().to_query() == ""
-
-
 def test_parsed_selectors_are_plain_values() -> None:
     parsed = selector(
         matchLabels={"b": "2", "a": "1"},
