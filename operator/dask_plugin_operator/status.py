@@ -79,7 +79,7 @@ def compose_status(
         ],
     }
     if plugin.spec is not None:
-        status["pluginType"] = plugin.spec.kind
+        status["pluginType"] = plugin.kind or plugin.spec.kind  # as registered
         status["source"] = plugin.spec.source_summary
     elif plugin.error is not None:
         # An invalid generation changes nothing on the clusters: keep reporting them.

@@ -259,3 +259,10 @@ def test_a_plugin_being_deleted_is_not_ready_and_says_so() -> None:
     ready = condition(compose(entry, [outcome("prod")]), "Ready")
 
     assert (ready["status"], ready["reason"]) == ("False", "Deleting")
+
+
+def test_the_plugin_type_is_the_kind_the_plugin_is_registered_as() -> None:
+    spec = parse_spec({"pipInstall": {"packages": ["toolz"]}})
+    entry = PluginEntry("analytics", "pip", "uid-2", 1, spec, None, kind="worker")
+
+    assert compose(entry, [outcome("prod", generation=1)])["pluginType"] == "worker"
