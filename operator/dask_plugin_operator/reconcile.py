@@ -173,18 +173,21 @@ class ClusterPass:
         assert plugin.spec is not None
         labels = (plugin.namespace, plugin.name, self.cluster.name)
         started = time.monotonic()
+        record = PluginRecord(
+            name=step.plugin.name, kind=step.plugin.kind,
+            content_hash=step.plugin.content_hash, generation=plugin.generation,
+            seq=seq, registered_at=now_iso(),
+        )
         result: RegistrationResult | None
         try:
-            payload = build_payload(plugin.scheduler_name, plugin.spec)
-            # Reports of the content being replaced must not count for the new one.
-            await self.client.clear_setups(step.plugin.name)
-            result = await self.client.register(step.plugin.kind, step.plugin.name, payload)
+            result = await self.client.install(record, build_payload(record.name, plugin.spec))
         except SchedulerUnreachable:
             # The scheduler stores a plugin before it waits for every worker's setup. If it
             # still answers, what did not finish is a setup: sending the plugin again would
             # only pile up more of them, so it is recorded as failed and not retried.
             if not await self._still_answers(identity):
                 raise
+            await self.client.save_record(record)
             result = None
         except Exception as exc:
             metrics.REGISTRATION_FAILURES.labels(*labels).inc()
@@ -195,11 +198,6 @@ class ClusterPass:
             metrics.REGISTRATION_SECONDS.labels(*labels).observe(time.monotonic() - started)
 
         metrics.REGISTRATIONS.labels(*labels).inc()
-        await self.client.save_record(PluginRecord(
-            name=step.plugin.name, kind=step.plugin.kind,
-            content_hash=step.plugin.content_hash, generation=plugin.generation,
-            seq=seq, registered_at=now_iso(),
-        ))
         if result is None:
             self._record_unfinished_setup(plugin, identity)
         else:

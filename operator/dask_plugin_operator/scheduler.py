@@ -175,10 +175,15 @@ class SchedulerClient:
 
     async def identity(self) -> SchedulerIdentity:
         """The scheduler's id, start time, worker and nanny counts and versions."""
-        info = await self._call("identity")
+        if self._versions_of is None:
+            # The first call on this address asks both at once: one round trip.
+            info, versions = await asyncio.gather(self._call("identity"), self._versions())
+            self._versions_of = (str(info["id"]), versions)
+        else:
+            info = await self._call("identity")
         workers = info.get("workers", {})
         nannies = sum(1 for worker in workers.values() if worker.get("nanny"))
-        if self._versions_of is None or self._versions_of[0] != str(info["id"]):
+        if self._versions_of[0] != str(info["id"]):
             self._versions_of = (str(info["id"]), await self._versions())
         python, distributed = self._versions_of[1]
         return SchedulerIdentity(
@@ -200,15 +205,31 @@ class SchedulerClient:
         # idempotent=False always: replacing is the point. distributed 2024.12 takes it
         # as optional, 2026.8 requires it; both accept it given.
         op = f"register_{kind}_plugin"
-        try:
-            answer = await self._call(
-                op, plugin=payload, name=name, idempotent=False, timeout=self.register_timeout
-            )
-        except SchedulerCallFailed as error:
-            return _failed(kind, name, self.address, error.text)
-        if kind == "scheduler":
-            return RegistrationResult(kind, name, ok=(self.address,))
-        return _per_worker_result(kind, name, answer)
+        answer = await self._call(op, plugin=payload, name=name, idempotent=False,
+                                  timeout=self.register_timeout, raise_errors=False)
+        return _registration_result(kind, name, self.address, answer)
+
+    async def install(self, record: PluginRecord, payload: bytes) -> RegistrationResult:
+        """Register a plugin and keep its record, in one round trip.
+
+        The three messages go down one connection, which the scheduler reads in order:
+        forget the setup reports of the content being replaced, register (waiting for
+        every worker's setup), then save the record.
+        """
+        answers = await self._call_in_order(
+            [
+                ("set_metadata", {"keys": [*SETUPS_KEY, record.name], "value": {}}),
+                (f"register_{record.kind}_plugin",
+                 {"plugin": payload, "name": record.name, "idempotent": False}),
+                ("set_metadata", {"keys": [*RECORDS_KEY, record.name],
+                                  "value": record.to_message()}),
+            ],
+            timeout=self.register_timeout,
+        )
+        cleared, registered, saved = answers
+        for op, answer in (("set_metadata", cleared), ("set_metadata", saved)):
+            _raise_for_error(self.address, op, answer)
+        return _registration_result(record.kind, record.name, self.address, registered)
 
     async def unregister(self, kind: PluginKind, name: str) -> RegistrationResult:
         """Remove a plugin; a name the scheduler does not hold is no error.
@@ -260,10 +281,6 @@ class SchedulerClient:
             setups[name] = {a: r for a, r in reports.items() if r is not None}
         return SchedulerNotes(records, setups)
 
-    async def clear_setups(self, name: str) -> None:
-        """Forget the setup reports of one plugin, before it is registered again."""
-        await self._call("set_metadata", keys=[*SETUPS_KEY, name], value={})
-
     async def save_record(self, record: PluginRecord) -> None:
         keys = [*RECORDS_KEY, record.name]
         await self._call("set_metadata", keys=keys, value=record.to_message())
@@ -290,11 +307,29 @@ class SchedulerClient:
             python = ".".join(python.split(".")[:3])
         return python, packages.get("distributed")
 
-    async def _call(self, op: str, *, timeout: float | None = None, **message: Any) -> Any:
-        """Send one message and read its answer, within ``timeout`` seconds."""
+    async def _call(self, op: str, *, timeout: float | None = None, raise_errors: bool = True,
+                    **message: Any) -> Any:
+        """Send one message and read its answer, within ``timeout`` seconds.
+
+        An error raised by the scheduler's handler becomes SchedulerCallFailed, or is
+        returned as the answer it is with ``raise_errors=False``.
+        """
+        (answer,) = await self._call_in_order([(op, message)], timeout=timeout)
+        if raise_errors:
+            _raise_for_error(self.address, op, answer)
+        return answer
+
+    async def _call_in_order(self, calls: list[tuple[str, dict[str, Any]]], *,
+                             timeout: float | None = None) -> list[Any]:
+        """Send messages down one connection and read their answers, in one round trip.
+
+        The scheduler handles the messages of one connection one after another, so they
+        take effect in the order given. Errors raised by its handlers are answers here.
+        """
         limit = timeout or self.timeout
+        op = " then ".join(name for name, _ in calls)
         try:
-            return await asyncio.wait_for(self._exchange(op, message), limit)
+            return await asyncio.wait_for(self._exchange(calls), limit)
         except asyncio.TimeoutError:
             raise SchedulerUnreachable(
                 self.address, f"no answer to {op} within {limit:g} s"
@@ -304,8 +339,6 @@ class SchedulerClient:
             raise SchedulerUnreachable(
                 self.address, f"{op} failed: {type(error).__name__}: {error}"
             ) from error
-        except SchedulerCallFailed:
-            raise
         except Exception as error:
             # E.g. an HTTP server at the address: its answer is no Dask message at all.
             raise SchedulerUnreachable(
@@ -313,27 +346,24 @@ class SchedulerClient:
                 f"{type(error).__name__}: {error}"
             ) from error
 
-    async def _exchange(self, op: str, message: dict[str, Any]) -> Any:
+    async def _exchange(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
         # A pooled connection may have been closed by a scheduler that restarted since;
         # that shows only on use, so one fresh connection is tried before giving up.
         try:
-            answer = await self._exchange_once(op, message)
+            return await self._exchange_once(calls)
         except CommClosedError:
             connections = await self._pool()
             connections.remove(self.address)
-            answer = await self._exchange_once(op, message)
-        if isinstance(answer, dict) and answer.get("status") in ("error", "uncaught-error"):
-            text = str(answer.get("exception_text") or answer)
-            raise SchedulerCallFailed(self.address, op, text)
-        return answer
+            return await self._exchange_once(calls)
 
-    async def _exchange_once(self, op: str, message: dict[str, Any]) -> Any:
+    async def _exchange_once(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
         connections = await self._pool()
         comm = await connections.connect(self.address)
         try:
-            request = {"op": op, "reply": True, **message}
-            await comm.write(request, on_error="raise")  # type: ignore[no-untyped-call]
-            return await comm.read()  # type: ignore[no-untyped-call]
+            for op, message in calls:
+                request = {"op": op, "reply": True, **message}
+                await comm.write(request, on_error="raise")  # type: ignore[no-untyped-call]
+            return [await comm.read() for _ in calls]  # type: ignore[no-untyped-call]
         except BaseException:
             # A half-used connection cannot be reused: its next read would be ours.
             comm.abort()  # type: ignore[no-untyped-call]
@@ -368,6 +398,24 @@ class SchedulerPool:
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+
+
+def _raise_for_error(address: str, op: str, answer: Any) -> None:
+    """Raise SchedulerCallFailed if ``answer`` is an error raised by the handler of ``op``."""
+    if isinstance(answer, dict) and answer.get("status") in ("error", "uncaught-error"):
+        raise SchedulerCallFailed(address, op, str(answer.get("exception_text") or answer))
+
+
+def _registration_result(kind: PluginKind, name: str, address: str,
+                         answer: Any) -> RegistrationResult:
+    """What a register call's answer says, worker by worker (or for the scheduler)."""
+    try:
+        _raise_for_error(address, f"register_{kind}_plugin", answer)
+    except SchedulerCallFailed as error:
+        return _failed(kind, name, address, error.text)
+    if kind == "scheduler":
+        return RegistrationResult(kind, name, ok=(address,))
+    return _per_worker_result(kind, name, answer)
 
 
 def _per_worker_result(kind: PluginKind, name: str, answer: Any) -> RegistrationResult:

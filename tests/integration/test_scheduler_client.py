@@ -254,6 +254,27 @@ async def test_records_are_kept_dropped_and_wiped_by_a_scheduler_restart(
     await client.close()
 
 
+async def test_installing_registers_keeps_the_record_and_drops_the_old_contents_reports(
+    cluster: LocalDaskCluster, client: SchedulerClient
+) -> None:
+    name = unique("recorder")
+    old = PluginRecord(name, "worker", "old", 1, 1, "2026-01-01T00:00:00+00:00")
+    new = PluginRecord(name, "worker", "new", 2, 1, "2026-01-01T00:00:01+00:00")
+    departed = cluster.add_worker(nanny=False)
+    await client.install(old, build_payload(name, module("dpo_test_plugins:RaisingSetup")))
+    assert departed.address in (await client.notes()).setups[name]
+    cluster.stop_worker(departed)
+
+    result = await client.install(new, build_payload(name, module(
+        "dpo_test_plugins:WorkerRecorder", tag=unique("new"))))
+
+    assert result.ok == worker_addresses(cluster)
+    notes = await client.notes()
+    assert notes.records[name] == new
+    assert set(notes.setups[name]) == set(worker_addresses(cluster))
+    assert all(report.ok for report in notes.setups[name].values())
+
+
 async def test_a_restarted_scheduler_forgets_plugins_and_takes_them_again(
     own_cluster: LocalDaskCluster,
 ) -> None:

@@ -26,6 +26,7 @@ RECORD = PluginRecord("p", "worker", "hash", 1, 1, "2026-01-01T00:00:00+00:00")
 CALLS: dict[str, Callable[[SchedulerClient], Awaitable[Any]]] = {
     "identity": lambda client: client.identity(),
     "register": lambda client: client.register("worker", "p", b"payload"),
+    "install": lambda client: client.install(RECORD, b"payload"),
     "unregister": lambda client: client.unregister("nanny", "p"),
     "records": lambda client: client.records(),
     "save_record": lambda client: client.save_record(RECORD),
