@@ -54,6 +54,11 @@ class PluginEntry:
             "uid": self.uid,
         }
 
+    @property
+    def order(self) -> tuple[int, str]:
+        """Where the plugin goes among those of its kind on a scheduler: priority, then name."""
+        return (self.spec.priority if self.spec else 0, self.name)
+
     def selects(self, cluster: ClusterEntry) -> bool:
         if self.spec is None or cluster.namespace != self.namespace:
             return False
@@ -110,6 +115,14 @@ class Inventory:
 
     def plugins_in(self, namespace: str) -> list[PluginEntry]:
         return list(self._plugins[namespace].values())
+
+    def plugins_behind(self, plugin: PluginEntry) -> list[PluginEntry]:
+        """The other plugins that a scheduler holding both would register after ``plugin``."""
+        return [
+            other for other in self._plugins[plugin.namespace].values()
+            if other.key != plugin.key and other.kind == plugin.kind and not other.deleting
+            and other.order > plugin.order
+        ]
 
     # Clusters.
 

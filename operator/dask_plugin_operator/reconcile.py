@@ -137,8 +137,7 @@ class ClusterPass:
             wanted.append((plugin, Wanted(
                 plugin.scheduler_name, plugin.kind, plugin.content_hash, plugin.generation
             )))
-        wanted.sort(key=lambda pair: (pair[0].spec.priority if pair[0].spec else 0,
-                                      pair[0].name))
+        wanted.sort(key=lambda pair: pair[0].order)
         return wanted, unwanted
 
     async def _carry_out(

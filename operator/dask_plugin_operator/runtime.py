@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 # Plugins applied together (kubectl apply -f a-directory/) arrive as events moments apart.
 # Registered one by one, a plugin that sorts before those already registered would move
 # them behind it, running their teardown and setup again on every worker; waiting this
-# long after a plugin change lets such a burst reach the schedulers in one pass.
+# long before a cluster takes such a plugin lets a burst reach its scheduler in one pass.
 SETTLE_SECONDS = 0.2
 
 
@@ -88,8 +88,12 @@ class Runtime:
         if before is not None or _status_is_stale(plugin):
             self.reporter.changed(key)
 
+        behind = self.inventory.plugins_behind(plugin)
         for cluster in self._clusters_touched(before, plugin):
-            self._poke_when_settled(cluster.key)
+            if _joins_ahead(before, plugin, cluster, behind):
+                self._poke_when_settled(cluster.key)
+            elif cluster.key not in self._settling:
+                self.fleet.poke(cluster.key)
 
     def _poke_when_settled(self, key: Key) -> None:
         if key not in self._settling:
@@ -369,6 +373,20 @@ class Runtime:
         plugins, clusters = self.inventory.counts
         metrics.KNOWN_PLUGINS.set(plugins)
         metrics.KNOWN_CLUSTERS.set(clusters)
+
+
+def _joins_ahead(before: PluginEntry | None, after: PluginEntry, cluster: ClusterEntry,
+                 behind: list[PluginEntry]) -> bool:
+    """Whether a plugin change puts the plugin on a cluster ahead of plugins already there.
+
+    A replacement in place, an unregistration or a plugin that goes last moves nothing
+    else on the scheduler; only a plugin that takes a new place ahead of others does.
+    """
+    if not after.selects(cluster):
+        return False
+    stays = before is not None and before.selects(cluster) and before.kind == after.kind \
+        and before.order == after.order
+    return not stays and any(other.selects(cluster) for other in behind)
 
 
 def _status_is_stale(plugin: PluginEntry) -> bool:

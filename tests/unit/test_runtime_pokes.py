@@ -1,0 +1,109 @@
+"""Which plugin changes reach a cluster's loop at once, and which wait for a burst to settle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+
+from dask_plugin_operator import runtime
+from dask_plugin_operator.config import OperatorConfig
+from dask_plugin_operator.inventory import Key
+from dask_plugin_operator.runtime import Runtime
+
+NAMESPACE = "analytics"
+PROD: Key = (NAMESPACE, "prod")
+
+
+class SilentKube:
+    """Takes status patches and Events and keeps them; no API server involved."""
+
+    def __init__(self) -> None:
+        self.patches: list[tuple[str, str, Mapping[str, Any]]] = []
+
+    async def patch_status(self, namespace: str, name: str,
+                           status: Mapping[str, Any]) -> bool:
+        self.patches.append((namespace, name, status))
+        return True
+
+    async def post_event(self, *_: Any) -> None:
+        pass
+
+
+def plugin_body(name: str, *, priority: int = 0, tag: str = "one",
+                generation: int = 1, kind: str = "worker") -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": NAMESPACE, "name": name, "uid": f"uid-{name}",
+                     "generation": generation},
+        "spec": {"type": kind, "priority": priority,
+                 "module": {"name": "dpo_test_plugins:WorkerRecorder",
+                            "kwargs": {"tag": tag}}},
+    }
+
+
+@pytest.fixture
+async def operator_runtime() -> AsyncIterator[tuple[Runtime, list[Key]]]:
+    subject = Runtime(OperatorConfig(), SilentKube())  # type: ignore[arg-type]
+    subject.cluster_seen({"metadata": {"namespace": NAMESPACE, "name": "prod"}})
+    pokes: list[Key] = []
+    subject.fleet.poke = lambda key: pokes.append(key) or 0  # type: ignore[method-assign]
+    yield subject, pokes
+    await subject.close()
+
+
+async def test_a_plugin_that_goes_last_on_a_cluster_reaches_it_at_once(
+    operator_runtime: tuple[Runtime, list[Key]],
+) -> None:
+    subject, pokes = operator_runtime
+
+    subject.plugin_seen(plugin_body("a"))
+    subject.plugin_seen(plugin_body("b"))
+    subject.plugin_seen(plugin_body("c", priority=5))
+
+    assert pokes == [PROD, PROD, PROD]
+
+
+async def test_a_plugin_that_goes_ahead_of_others_waits_for_the_burst_to_settle(
+    operator_runtime: tuple[Runtime, list[Key]],
+) -> None:
+    subject, pokes = operator_runtime
+    subject.plugin_seen(plugin_body("c"))
+    pokes.clear()
+
+    subject.plugin_seen(plugin_body("b"))
+    subject.plugin_seen(plugin_body("a"))
+    subject.plugin_seen(plugin_body("d"))  # goes last, but the cluster is settling
+    assert pokes == []
+
+    await asyncio.sleep(runtime.SETTLE_SECONDS * 1.5)
+    assert pokes == [PROD]
+
+
+async def test_plugins_of_other_kinds_do_not_make_a_plugin_wait(
+    operator_runtime: tuple[Runtime, list[Key]],
+) -> None:
+    subject, pokes = operator_runtime
+    subject.plugin_seen(plugin_body("z-nanny", kind="nanny"))
+
+    subject.plugin_seen(plugin_body("a-worker"))
+
+    assert pokes == [PROD, PROD]
+
+
+async def test_a_changed_plugin_is_replaced_at_once_unless_it_moves_ahead(
+    operator_runtime: tuple[Runtime, list[Key]],
+) -> None:
+    subject, pokes = operator_runtime
+    subject.plugin_seen(plugin_body("a"))
+    subject.plugin_seen(plugin_body("b"))
+    pokes.clear()
+
+    subject.plugin_seen(plugin_body("a", tag="two", generation=2))
+    assert pokes == [PROD]
+
+    subject.plugin_seen(plugin_body("b", priority=-1, generation=2))
+    assert pokes == [PROD]
+    await asyncio.sleep(runtime.SETTLE_SECONDS * 1.5)
+    assert pokes == [PROD, PROD]
