@@ -12,10 +12,11 @@ import datetime
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from . import metrics
+from .events import Report
 from .inventory import ClusterEntry, Inventory, Key, PluginEntry
 from .payload import build_payload
 from .plan import Plan, Register, Unregister, Wanted, plan_scheduler
@@ -32,16 +33,6 @@ from .spec import plugin_name
 from .status import ClusterOutcome, ClusterState
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Report:
-    """A change worth an Event on a plugin."""
-
-    plugin: PluginEntry
-    type: str  # Normal or Warning
-    reason: str
-    message: str
 
 
 Outcomes = dict[Key, dict[str, ClusterOutcome]]
@@ -276,7 +267,7 @@ class ClusterPass:
         logger.info("Plugin %s/%s unregistered from cluster %s: the plugin %s.",
                     plugin.namespace, plugin.name, self.name, why)
         self.announce(Report(plugin, "Normal", "Unregistered",
-                             f"Unregistered from cluster {self.cluster.name}: the plugin {why}."))
+                             f"Unregistered; the plugin {why}.", cluster=self.cluster.name))
 
     def _mark_unreachable(
         self, wanted: list[tuple[PluginEntry, Wanted]], cause: str
@@ -314,12 +305,11 @@ class ClusterPass:
 
     def _announce(self, plugin: PluginEntry, state: ClusterState, reason: str,
                   message: str) -> None:
-        text = f"Cluster {self.cluster.name}: {message}"
         level = logging.INFO if state == "Registered" else logging.WARNING
         logger.log(level, "Plugin %s/%s on cluster %s: %s",
                    plugin.namespace, plugin.name, self.name, message)
         event_type = "Normal" if state == "Registered" else "Warning"
-        self.announce(Report(plugin, event_type, reason, text))
+        self.announce(Report(plugin, event_type, reason, message, cluster=self.cluster.name))
 
     def _outcome(self, plugin: PluginEntry) -> ClusterOutcome | None:
         return self.outcomes.get(plugin.key, {}).get(self.cluster.name)

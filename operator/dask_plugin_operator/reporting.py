@@ -2,7 +2,8 @@
 
 Passes only mark a plugin as changed; one writer composes and patches its status shortly
 after, so a burst of changes on many clusters becomes one write, and a status equal to
-the one last written is not written again.
+the one last written is not written again. Reports about clusters are gathered the same
+way and posted as one Event per plugin and reason.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from .events import Report, group_message, group_reports
 from .inventory import Inventory, Key, PluginEntry
 from .kube import KubeApi
-from .reconcile import Outcomes, Report, now_iso
+from .reconcile import Outcomes, now_iso
 from .status import compose_status
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class Reporter:
         self._dirty: set[Key] = set()
         self._wake = asyncio.Event()
         self._written: dict[Key, dict[str, Any]] = {}
+        self._reports: list[Report] = []
         self._limit = asyncio.Semaphore(concurrency)
         self._background: set[asyncio.Task[None]] = set()
         self._task = asyncio.create_task(self._run(), name="status writer")
@@ -45,8 +48,12 @@ class Reporter:
         self._wake.set()
 
     def announce(self, report: Report) -> None:
-        self._spawn(self._kube.post_event(
-            report.plugin.reference, report.type, report.reason, report.message))
+        """Post an Event: at once about the plugin, with the next batch about a cluster."""
+        if report.cluster is None:
+            self._post(report, report.message)
+        else:
+            self._reports.append(report)
+            self._wake.set()
 
     def announce_invalid(self, plugin: PluginEntry, message: str) -> None:
         self.announce(Report(plugin, "Warning", "Invalid", message))
@@ -58,6 +65,7 @@ class Reporter:
 
     async def flush(self, key: Key) -> None:
         """Write ``key``'s status now, e.g. before its finalizer is released."""
+        self._post_reports()
         self._dirty.discard(key)
         await self._write(key)
 
@@ -65,6 +73,7 @@ class Reporter:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        self._post_reports()
         for task in list(self._background):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, timeout=2)
@@ -74,8 +83,18 @@ class Reporter:
             await self._wake.wait()
             await asyncio.sleep(DEBOUNCE_SECONDS)
             self._wake.clear()
+            self._post_reports()
             batch, self._dirty = self._dirty, set()
             await asyncio.gather(*(self._bounded_write(key) for key in batch))
+
+    def _post_reports(self) -> None:
+        reports, self._reports = self._reports, []
+        for group in group_reports(reports):
+            self._post(group[0], group_message(group))
+
+    def _post(self, report: Report, message: str) -> None:
+        self._spawn(self._kube.post_event(
+            report.plugin.reference, report.type, report.reason, message))
 
     async def _bounded_write(self, key: Key) -> None:
         async with self._limit:

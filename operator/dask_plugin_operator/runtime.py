@@ -15,11 +15,12 @@ from typing import Any
 from . import metrics
 from .addresses import CLUSTER_LABEL, parse_service
 from .config import OperatorConfig
+from .events import Report
 from .fleet import Backoff, Fleet
 from .inventory import ClusterEntry, Inventory, Key, PluginEntry, cluster_from_body
 from .kube import KubeApi
 from .payload import content_hash, registration_kind
-from .reconcile import ClusterPass, Outcomes, Report
+from .reconcile import ClusterPass, Outcomes
 from .reporting import Reporter
 from .scheduler import SchedulerPool, SchedulerUnreachable
 from .sentinel import Sentinels

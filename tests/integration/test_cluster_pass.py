@@ -22,10 +22,11 @@ import pytest
 
 from dask_plugin_operator.addresses import ADDRESS_ANNOTATION
 from dask_plugin_operator.errors import SpecError
+from dask_plugin_operator.events import Report
 from dask_plugin_operator.inventory import ClusterEntry, Inventory, Key, PluginEntry
 from dask_plugin_operator.localdask import DaskWorker, LocalDaskCluster, free_port
 from dask_plugin_operator.payload import content_hash, registration_kind
-from dask_plugin_operator.reconcile import ClusterPass, Outcomes, Report
+from dask_plugin_operator.reconcile import ClusterPass, Outcomes
 from dask_plugin_operator.scheduler import (
     PluginRecord,
     SchedulerClient,

@@ -1,0 +1,77 @@
+"""Events about plugins: what happened on many clusters at once becomes one Event.
+
+A plugin that fans out over fifty clusters would otherwise post fifty Events with the same
+reason moments apart: fifty API writes, and a ``kubectl describe`` that scrolls. Reports
+gathered over a short window are grouped by plugin, type and reason, and each group is
+worded as one message that names its clusters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .inventory import Key, PluginEntry
+
+# Kubernetes keeps Event messages short; kube.post_event cuts anything longer.
+MESSAGE_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class Report:
+    """A change worth an Event on a plugin, on one cluster or on the plugin as a whole."""
+
+    plugin: PluginEntry
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+    cluster: str | None = None
+
+
+GroupKey = tuple[Key, str, str]  # plugin, type, reason
+
+
+def group_reports(reports: Iterable[Report]) -> list[list[Report]]:
+    """Reports about clusters, grouped by plugin, type and reason, in order of arrival.
+
+    Within a group a cluster counts once, with its latest report.
+    """
+    groups: dict[GroupKey, dict[str, Report]] = {}
+    for report in reports:
+        by_cluster = groups.setdefault((report.plugin.key, report.type, report.reason), {})
+        by_cluster.pop(report.cluster or "", None)
+        by_cluster[report.cluster or ""] = report
+    return [list(by_cluster.values()) for by_cluster in groups.values()]
+
+
+def group_message(reports: Sequence[Report]) -> str:
+    """One message for a group: the clusters, then what happened there.
+
+    Clusters with the same message share it; otherwise each cluster gets its own, as many
+    as fit, and the rest are counted (the plugin's status has every one of them).
+    """
+    messages = {report.message for report in reports}
+    if len(messages) == 1:
+        return f"{_clusters([r.cluster or '' for r in reports])}: {messages.pop()}"
+
+    parts: list[str] = []
+    for index, report in enumerate(reports):
+        part = f"{_clusters([report.cluster or ''])}: {report.message}"
+        rest = len(reports) - index
+        tail = f" ... and {rest} more clusters; see the plugin's status."
+        if len("; ".join([*parts, part])) + len(tail) > MESSAGE_LIMIT:
+            return "; ".join(parts) + tail
+        parts.append(part)
+    return "; ".join(parts)
+
+
+def _clusters(names: Sequence[str], room: int = MESSAGE_LIMIT // 2) -> str:
+    """``Cluster a`` or ``Clusters a, b and c``, counting those that do not fit in ``room``."""
+    if len(names) == 1:
+        return f"Cluster {names[0]}"
+    shown = list(names)
+    while len(shown) > 1 and len(", ".join(shown)) > room:
+        shown.pop()
+    if len(shown) < len(names):
+        return f"Clusters {', '.join(shown)} and {len(names) - len(shown)} more"
+    return f"Clusters {', '.join(names[:-1])} and {names[-1]}"
