@@ -273,11 +273,17 @@ class ClusterPass:
         self, wanted: list[tuple[PluginEntry, Wanted]], cause: str
     ) -> None:
         message = f"The scheduler does not answer: {cause}"  # one string for all plugins
+        newly = []
         for plugin, _ in wanted:
             before = self._outcome(plugin)
             if before is not None and before.state == "Unreachable":
                 continue  # already reported; retries must not flood status or Events
-            self._record(plugin, "Unreachable", message, None, reason="SchedulerUnreachable")
+            self._record(plugin, "Unreachable", message, None, reason="SchedulerUnreachable",
+                         log=False)
+            newly.append(plugin.name)
+        if newly:
+            logger.warning("Cluster %s: %s %d plugin(s) wait for it: %s.", self.name, message,
+                           len(newly), ", ".join(newly))
 
     def _record(
         self,
@@ -286,6 +292,7 @@ class ClusterPass:
         message: str,
         identity: SchedulerIdentity | None,
         reason: str | None,
+        log: bool = True,
         **counts: Any,
     ) -> None:
         before = self._outcome(plugin)
@@ -301,13 +308,14 @@ class ClusterPass:
         )
         self._store(plugin, outcome)
         if reason is not None:
-            self._announce(plugin, state, reason, message)
+            self._announce(plugin, state, reason, message, log)
 
     def _announce(self, plugin: PluginEntry, state: ClusterState, reason: str,
-                  message: str) -> None:
-        level = logging.INFO if state == "Registered" else logging.WARNING
-        logger.log(level, "Plugin %s/%s on cluster %s: %s",
-                   plugin.namespace, plugin.name, self.name, message)
+                  message: str, log: bool) -> None:
+        if log:
+            level = logging.INFO if state == "Registered" else logging.WARNING
+            logger.log(level, "Plugin %s/%s on cluster %s: %s",
+                       plugin.namespace, plugin.name, self.name, message)
         event_type = "Normal" if state == "Registered" else "Warning"
         self.announce(Report(plugin, event_type, reason, message, cluster=self.cluster.name))
 

@@ -481,6 +481,25 @@ async def test_an_unreachable_scheduler_is_reported_once_however_often_it_is_tri
     assert (core.changed, core.reports) == ([], [])
 
 
+async def test_plugins_waiting_for_one_unreachable_scheduler_share_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    core = await operator_for("crowded", f"tcp://127.0.0.1:{free_port()}", timeout=2)
+    core.apply("first", recorder_spec("first"))
+    core.apply("second", recorder_spec("second"))
+    try:
+        with (caplog.at_level("WARNING", logger="dask_plugin_operator"),
+              pytest.raises(SchedulerUnreachable)):
+            await core.run_pass()
+    finally:
+        await core.client.close()
+
+    lines = [r.getMessage() for r in caplog.records if "does not answer" in r.getMessage()]
+    assert len(lines) == 1
+    assert "2 plugin(s) wait for it: first, second." in lines[0]
+    assert len(core.reports) == 2  # status and Events still name each plugin
+
+
 async def test_a_scheduler_that_answers_again_is_reported_registered_again(
     own_cluster: LocalDaskCluster,
 ) -> None:
