@@ -51,8 +51,7 @@ def run(runs: int, quick: bool) -> Report:
             _measure(report, "empty", operator, idle)
 
             cpu = operator.cpu_seconds()
-            for index in range(CLUSTERS):
-                address = f"tcp://127.0.0.1:{free_port()}"
+            for index, address in enumerate(_absent_addresses(CLUSTERS)):
                 api.create_cluster(namespaces[index % NAMESPACES], f"dask-{index:03d}",
                                    address)
             time.sleep(5)
@@ -81,6 +80,14 @@ def run(runs: int, quick: bool) -> Report:
                * 1024 / (last - first))
     report.notes.append(f"logs in {workdir}")
     return report
+
+
+def _absent_addresses(count: int) -> list[str]:
+    """Distinct closed ports: a free port is only free now, so the same one can come twice."""
+    ports: dict[int, None] = {}
+    while len(ports) < count:
+        ports[free_port()] = None
+    return [f"tcp://127.0.0.1:{port}" for port in ports]
 
 
 def _measure(report: Report, label: str, operator: Child, idle: float) -> None:
