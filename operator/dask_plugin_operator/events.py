@@ -8,7 +8,7 @@ worded as one message that names its clusters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .inventory import Key, PluginEntry
@@ -31,17 +31,29 @@ class Report:
 GroupKey = tuple[Key, str, str]  # plugin, type, reason
 
 
-def group_reports(reports: Iterable[Report]) -> list[list[Report]]:
-    """Reports about clusters, grouped by plugin, type and reason, in order of arrival.
+class PendingEvents:
+    """Reports about clusters waiting to be posted, grouped by plugin, type and reason.
 
+    A report joins the group already waiting for its plugin and reason, so reports that
+    come faster than Events can be posted make fewer, fuller Events instead of a backlog.
     Within a group a cluster counts once, with its latest report.
     """
-    groups: dict[GroupKey, dict[str, Report]] = {}
-    for report in reports:
-        by_cluster = groups.setdefault((report.plugin.key, report.type, report.reason), {})
+
+    def __init__(self) -> None:
+        self._groups: dict[GroupKey, dict[str, Report]] = {}
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def add(self, report: Report) -> None:
+        by_cluster = self._groups.setdefault((report.plugin.key, report.type, report.reason), {})
         by_cluster.pop(report.cluster or "", None)
         by_cluster[report.cluster or ""] = report
-    return [list(by_cluster.values()) for by_cluster in groups.values()]
+
+    def pop(self) -> list[Report]:
+        """The group that has waited longest."""
+        key = next(iter(self._groups))
+        return list(self._groups.pop(key).values())
 
 
 def group_message(reports: Sequence[Report]) -> str:

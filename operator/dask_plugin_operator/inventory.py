@@ -9,7 +9,7 @@ objects elsewhere.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -101,6 +101,8 @@ class Inventory:
         self._plugins: dict[str, dict[str, PluginEntry]] = defaultdict(dict)
         self._clusters: dict[str, dict[str, ClusterEntry]] = defaultdict(dict)
         self._services: dict[Key, SchedulerService] = {}
+        self._addresses: dict[Key, str] = {}
+        self._at_address: dict[str, set[Key]] = defaultdict(set)
 
     # Plugins.
 
@@ -131,16 +133,15 @@ class Inventory:
 
     def put_cluster(self, entry: ClusterEntry) -> None:
         self._clusters[entry.namespace][entry.name] = entry
+        self._readdress(entry.key)
 
     def drop_cluster(self, key: Key) -> ClusterEntry | None:
-        return self._clusters[key[0]].pop(key[1], None)
+        dropped = self._clusters[key[0]].pop(key[1], None)
+        self._readdress(key)
+        return dropped
 
     def clusters_in(self, namespace: str) -> list[ClusterEntry]:
         return list(self._clusters[namespace].values())
-
-    def all_clusters(self) -> Iterator[ClusterEntry]:
-        for by_name in self._clusters.values():
-            yield from by_name.values()
 
     def clusters_selected_by(self, plugin: PluginEntry) -> list[ClusterEntry]:
         return [c for c in self.clusters_in(plugin.namespace) if plugin.selects(c)]
@@ -149,12 +150,33 @@ class Inventory:
 
     def put_service(self, service: SchedulerService) -> None:
         self._services[(service.namespace, service.cluster)] = service
+        self._readdress((service.namespace, service.cluster))
 
     def drop_service(self, namespace: str, cluster: str) -> None:
         self._services.pop((namespace, cluster), None)
+        self._readdress((namespace, cluster))
 
     def address_of(self, cluster: ClusterEntry) -> str | None:
         return scheduler_address(cluster.annotations, self._services.get(cluster.key))
+
+    # Scheduler addresses, indexed so that a pass sees who else uses its scheduler.
+
+    def clusters_at(self, address: str) -> set[Key]:
+        """The clusters whose scheduler has this address, from every namespace."""
+        return set(self._at_address.get(address, ()))
+
+    def _readdress(self, key: Key) -> None:
+        """Index the cluster's address again after the cluster or its Service changed."""
+        before = self._addresses.pop(key, None)
+        if before is not None:
+            self._at_address[before].discard(key)
+            if not self._at_address[before]:
+                del self._at_address[before]
+        cluster = self.cluster(key)
+        address = self.address_of(cluster) if cluster is not None else None
+        if address is not None:
+            self._addresses[key] = address
+            self._at_address[address].add(key)
 
     @property
     def counts(self) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -272,7 +273,8 @@ class ClusterPass:
     def _mark_unreachable(
         self, wanted: list[tuple[PluginEntry, Wanted]], cause: str
     ) -> None:
-        message = f"The scheduler does not answer: {cause}"  # one string for all plugins
+        # One string for every plugin, and for every pass while the cause stays the same.
+        message = sys.intern(f"The scheduler does not answer: {cause}")
         newly = []
         for plugin, _ in wanted:
             before = self._outcome(plugin)
@@ -282,8 +284,9 @@ class ClusterPass:
                          log=False)
             newly.append(plugin.name)
         if newly:
-            logger.warning("Cluster %s: %s %d plugin(s) wait for it: %s.", self.name, message,
-                           len(newly), ", ".join(newly))
+            waiting = "1 plugin waits" if len(newly) == 1 else f"{len(newly)} plugins wait"
+            logger.warning("Cluster %s: %s; %s for it: %s.", self.name, message, waiting,
+                           ", ".join(newly))
 
     def _record(
         self,

@@ -77,7 +77,8 @@ class Runtime:
         uid = str(metadata.get("uid", ""))
 
         if before is not None and (before.uid, before.generation) == (uid, generation):
-            before.status = dict(body.get("status") or {})
+            if not self.reporter.wrote(key):  # else the watch only echoes what was written
+                before.status = dict(body.get("status") or {})
             before.deleting = before.deleting or bool(metadata.get("deletionTimestamp"))
             return
 
@@ -339,10 +340,8 @@ class Runtime:
         return False
 
     def _clusters_sharing(self, cluster: ClusterEntry, address: str) -> list[str]:
-        return [
-            f"{other.namespace}/{other.name}" for other in self.inventory.all_clusters()
-            if other.key != cluster.key and self.inventory.address_of(other) == address
-        ]
+        others = self.inventory.clusters_at(address) - {cluster.key}
+        return [f"{namespace}/{name}" for namespace, name in sorted(others)]
 
     def _mark_waiting(self, cluster: ClusterEntry) -> None:
         self._mark_outcomes(cluster, "Pending", (

@@ -17,7 +17,7 @@ ClusterState: TypeAlias = Literal[
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per plugin and cluster: thousands of them
 class ClusterOutcome:
     """What the operator last saw or did for one plugin on one cluster."""
 

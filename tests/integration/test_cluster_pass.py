@@ -496,7 +496,7 @@ async def test_plugins_waiting_for_one_unreachable_scheduler_share_one_log_line(
 
     lines = [r.getMessage() for r in caplog.records if "does not answer" in r.getMessage()]
     assert len(lines) == 1
-    assert "2 plugin(s) wait for it: first, second." in lines[0]
+    assert "; 2 plugins wait for it: first, second." in lines[0]
     assert len(core.reports) == 2  # status and Events still name each plugin
 
 

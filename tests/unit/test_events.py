@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from dask_plugin_operator.events import MESSAGE_LIMIT, Report, group_message, group_reports
+from dask_plugin_operator.events import MESSAGE_LIMIT, PendingEvents, Report, group_message
 from dask_plugin_operator.inventory import PluginEntry
 
 LOGGER = PluginEntry("analytics", "errorlogger", "uid-1", 1, None, None)
 TRACER = PluginEntry("analytics", "tracer", "uid-2", 1, None, None)
+
+
+def pending(*reports: Report) -> list[list[Report]]:
+    """Every group that waits after ``reports``, oldest first."""
+    waiting = PendingEvents()
+    for each in reports:
+        waiting.add(each)
+    return [waiting.pop() for _ in range(len(waiting))]
 
 
 def report(cluster: str, message: str = "Registered (new) on 2 workers.",
@@ -18,7 +26,7 @@ def test_reports_are_grouped_by_plugin_and_reason_in_order_of_arrival() -> None:
     reports = [report("a"), report("b", reason="SetupFailed"), report("c"),
                report("a", plugin=TRACER)]
 
-    groups = group_reports(reports)
+    groups = pending(*reports)
 
     assert [[r.cluster for r in group] for group in groups] == [["a", "c"], ["b"], ["a"]]
     assert [group[0].plugin.name for group in groups] == ["errorlogger", "errorlogger",
@@ -26,7 +34,7 @@ def test_reports_are_grouped_by_plugin_and_reason_in_order_of_arrival() -> None:
 
 
 def test_a_cluster_reported_twice_counts_once_with_its_latest_report() -> None:
-    (group,) = group_reports([report("a", "first"), report("b"), report("a", "second")])
+    (group,) = pending(report("a", "first"), report("b"), report("a", "second"))
 
     assert [(r.cluster, r.message) for r in group] == [("b", report("b").message),
                                                         ("a", "second")]

@@ -92,7 +92,7 @@ def test_plugins_and_clusters_are_listed_per_namespace_and_in_total() -> None:
     inventory.put_cluster(cluster("prod"))
 
     assert [p.name for p in inventory.plugins_in("finance")] == ["b"]
-    assert [c.name for c in inventory.all_clusters()] == ["prod"]
+    assert [c.name for c in inventory.clusters_in("analytics")] == ["prod"]
     assert inventory.counts == (2, 1)
     assert inventory.plugins_in("nowhere") == [] and inventory.clusters_in("nowhere") == []
 
@@ -154,3 +154,40 @@ def test_an_address_annotation_on_the_cluster_wins_over_its_service() -> None:
     annotated = ClusterEntry("analytics", "prod", annotations={ADDRESS_ANNOTATION: "h:1"})
 
     assert inventory.address_of(annotated) == "tcp://h:1"
+
+
+def annotated(name: str, address: str, namespace: str = "analytics") -> ClusterEntry:
+    return ClusterEntry(namespace, name, annotations={ADDRESS_ANNOTATION: address})
+
+
+def test_clusters_are_found_by_scheduler_address_across_namespaces() -> None:
+    inventory = Inventory()
+    inventory.put_cluster(annotated("blue", "h:1"))
+    inventory.put_cluster(annotated("green", "h:1", namespace="finance"))
+    inventory.put_cluster(annotated("red", "h:2"))
+
+    assert inventory.clusters_at("tcp://h:1") == {("analytics", "blue"), ("finance", "green")}
+    assert inventory.clusters_at("tcp://h:2") == {("analytics", "red")}
+    assert inventory.clusters_at("tcp://h:3") == set()
+
+
+def test_the_address_index_follows_annotations_services_and_deletions() -> None:
+    inventory = Inventory()
+    service = parse_service(scheduler_service("prod"))
+    assert service is not None
+    inventory.put_cluster(cluster("prod"))
+    inventory.put_service(service)
+    assert inventory.clusters_at("tcp://10.0.0.7:8786") == {("analytics", "prod")}
+
+    inventory.put_cluster(annotated("prod", "h:1"))
+    assert inventory.clusters_at("tcp://10.0.0.7:8786") == set()
+    assert inventory.clusters_at("tcp://h:1") == {("analytics", "prod")}
+
+    inventory.put_cluster(cluster("prod"))
+    inventory.drop_service("analytics", "prod")
+    assert inventory.clusters_at("tcp://h:1") == set()
+    assert inventory.clusters_at("tcp://10.0.0.7:8786") == set()
+
+    inventory.put_service(service)
+    inventory.drop_cluster(("analytics", "prod"))
+    assert inventory.clusters_at("tcp://10.0.0.7:8786") == set()
