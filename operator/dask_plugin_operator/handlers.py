@@ -22,6 +22,14 @@ WORKERPLUGINS = ("plugins.dask.org", "v1alpha1", "workerplugins")
 DASKCLUSTERS = ("kubernetes.dask.org", "v1", "daskclusters")
 SCHEDULER_LABELS = {"dask.org/component": "scheduler"}
 
+# Kopf gives every object with watch events its own worker, which holds the object's
+# latest body. A thousand plugins applied at once would hold a thousand bodies, and the
+# memory they leave behind stays with the process; a bound on workers makes Kopf read the
+# watch stream only as fast as they finish. Workers that outlive their last event by a
+# moment, not Kopf's default of 5 s, give their place to the next object sooner.
+WORKER_LIMIT = 100
+WORKER_IDLE_SECONDS = 0.5
+
 
 def _key(body: kopf.Body) -> tuple[str, str]:
     return (body.metadata.namespace or "default", body.metadata.name or "")
@@ -34,6 +42,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo,
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PREFIX, key="last-handled-configuration")
+    settings.queueing.worker_limit = WORKER_LIMIT
+    settings.batching.idle_timeout = WORKER_IDLE_SECONDS
     settings.posting.level = logging.WARNING  # our milestones are posted by the reporter
 
     config: OperatorConfig = memo.get("config") or OperatorConfig()
