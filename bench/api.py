@@ -41,6 +41,10 @@ class Api:
         self.objects.create_namespaced_custom_object(
             DASK_GROUP, DASK_VERSION, namespace, DASK_PLURAL, body)
 
+    def delete_cluster(self, namespace: str, name: str) -> None:
+        self.objects.delete_namespaced_custom_object(
+            DASK_GROUP, DASK_VERSION, namespace, DASK_PLURAL, name)
+
     def create_plugin(self, namespace: str, name: str, spec: Mapping[str, Any]) -> None:
         body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "WorkerPlugin",
                 "metadata": {"name": name, "namespace": namespace}, "spec": dict(spec)}

@@ -8,6 +8,9 @@ getting one plugin onto every cluster are timed in the same run, alternating:
 - floor: one raw registration RPC per scheduler, all at once, with the operator's payload;
 - operator: a WorkerPlugin created through the API, as kubectl would.
 
+The clusters of each size live in a namespace of their own and exist only while that size
+is timed: two DaskClusters on one scheduler are refused by the operator.
+
 Each is timed from its start to the last worker's setup (the Mark plugin notes when it
 ran). For the operator the time until every scheduler holds its record is noted too, the
 CPU time the operator process used until then, and the watch latency: from the create
@@ -22,7 +25,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from dask_plugin_operator.payload import build_payload
@@ -61,15 +64,19 @@ def run(runs: int, quick: bool, against: Path | None = None,
             addresses = [cluster.address for cluster in clusters]
             api = Api(sandbox.kubeconfig)
             for label, code in variants.items():
-                namespaces = _create_clusters(api, label, sizes, addresses)
+                namespaces = [f"{label}-{size}" for size in sizes]
+                for namespace in namespaces:
+                    api.create_namespace(namespace)
                 extra = operator_args if label == "operator" else ()
                 operators[label] = OperatorProcess(sandbox, namespaces,
                                                    workdir / f"{label}.log", *extra,
                                                    verbose=True, code=code)
-            time.sleep(2)  # let the first passes over the empty clusters finish
             for size in sizes:
+                _create_clusters(api, variants, addresses[:size])
+                time.sleep(2)  # let the first passes over the empty clusters finish
                 for index in range(runs):
                     _one_round(report, api, operators, addresses[:size], marks, index)
+                _delete_clusters(api, variants, size)
                 report.ratio(f"operator/floor at {size}", f"operator {size}", f"floor {size}")
                 report.ratio(f"hand/operator at {size}", f"hand loop {size}",
                              f"operator {size}")
@@ -85,16 +92,16 @@ def run(runs: int, quick: bool, against: Path | None = None,
     return report
 
 
-def _create_clusters(api: Api, label: str, sizes: Sequence[int],
-                     addresses: Sequence[str]) -> list[str]:
-    namespaces = []
-    for size in sizes:
-        namespace = f"{label}-{size}"
-        api.create_namespace(namespace)
-        for index, address in enumerate(addresses[:size]):
-            api.create_cluster(namespace, f"dask-{index:03d}", address)
-        namespaces.append(namespace)
-    return namespaces
+def _create_clusters(api: Api, labels: Iterable[str], addresses: Sequence[str]) -> None:
+    for label in labels:
+        for index, address in enumerate(addresses):
+            api.create_cluster(f"{label}-{len(addresses)}", f"dask-{index:03d}", address)
+
+
+def _delete_clusters(api: Api, labels: Iterable[str], size: int) -> None:
+    for label in labels:
+        for index in range(size):
+            api.delete_cluster(f"{label}-{size}", f"dask-{index:03d}")
 
 
 def _one_round(report: Report, api: Api, operators: dict[str, OperatorProcess],
