@@ -98,11 +98,19 @@ def _join(cluster: LocalDaskCluster, marks: Path, tags: Sequence[str]) -> float:
         cluster.stop_worker(worker)
 
 
+class _SilentScheduler:
+    """Takes the loader's setup reports and answers at once, as a nearby scheduler would."""
+
+    async def set_metadata(self, **_: Any) -> None:
+        return None
+
+
 def _in_process(report: Report, marks: Path) -> None:
     """Unpickle and set up one plugin, many times: through the loader, and plain."""
     from dpo_bench_plugins import Mark
 
-    worker = SimpleNamespace(address="tcp://127.0.0.1:1", name="bench")
+    worker = SimpleNamespace(address="tcp://127.0.0.1:1", name="bench",
+                             scheduler=_SilentScheduler())
     payload = build_payload("bench", parse_spec(mark_spec(marks, "loader")))
     plain = pickle.dumps(Mark(str(marks), "plain"))
 
