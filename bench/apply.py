@@ -9,7 +9,8 @@ getting one plugin onto every cluster are timed in the same run, alternating:
 - operator: a WorkerPlugin created through the API, as kubectl would.
 
 The clusters of each size live in a namespace of their own and exist only while that size
-is timed: two DaskClusters on one scheduler are refused by the operator.
+is timed: two DaskClusters on one scheduler are refused by the operator. Rounds are apart
+by twice the operator's burst window, so that each plugin is applied on its own.
 
 Each is timed from its start to the last worker's setup (the Mark plugin notes when it
 ran). For the operator the time until every scheduler holds its record is noted too, the
@@ -29,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from dask_plugin_operator.payload import build_payload
+from dask_plugin_operator.runtime import SETTLE_SECONDS
 from dask_plugin_operator.scheduler import SchedulerClient
 from dask_plugin_operator.spec import parse_spec, plugin_name
 
@@ -131,6 +133,8 @@ def _through_the_api(report: Report, api: Api, operator: OperatorProcess, label:
     api.delete_plugin(namespace, name)
     wait_until(f"{namespace}/{name} is deleted",
                lambda: not api.plugin_exists(namespace, name), timeout=60, interval=0.1)
+    # The next plugin is an apply of its own, not part of a burst with this deletion.
+    time.sleep(2 * SETTLE_SECONDS)
 
 
 def _hand_loop(addresses: Sequence[str], marks: Path, tag: str) -> float:
