@@ -93,7 +93,10 @@ class Runtime:
             self._report_invalid(plugin)
         if before is not None or _status_is_stale(plugin):
             self.reporter.changed(key)
+        self._poke_touched(before, plugin)
 
+    def _poke_touched(self, before: PluginEntry | None, plugin: PluginEntry) -> None:
+        """Poke each cluster the change touches: at once, or once its burst has settled."""
         behind = self.inventory.plugins_behind(plugin)
         now = asyncio.get_running_loop().time()
         for cluster in self._clusters_touched(before, plugin):
