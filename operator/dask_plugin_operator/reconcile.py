@@ -278,7 +278,8 @@ class ClusterPass:
         newly = []
         for plugin, _ in wanted:
             before = self._outcome(plugin)
-            if before is not None and before.state == "Unreachable":
+            if before is not None and (before.state, before.message, before.address) == (
+                    "Unreachable", message, self.client.address):
                 continue  # already reported; retries must not flood status or Events
             self._record(plugin, "Unreachable", message, None, reason="SchedulerUnreachable",
                          log=False)

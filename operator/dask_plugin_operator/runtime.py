@@ -255,9 +255,11 @@ class Runtime:
     def cluster_seen(self, body: Mapping[str, Any]) -> None:
         cluster = cluster_from_body(body)
         before = self.inventory.cluster(cluster.key)
+        address = self._address(cluster.key)
         self.inventory.put_cluster(cluster)
         if before is not None and before == cluster:
             return
+        self._poke_former_neighbours(cluster.key, address)
 
         self._update_gauges()
         for plugin in self.inventory.plugins_in(cluster.namespace):
@@ -266,7 +268,9 @@ class Runtime:
         self.fleet.poke(cluster.key)
 
     async def cluster_gone(self, key: Key) -> None:
+        address = self._address(key)
         cluster = self.inventory.drop_cluster(key)
+        self._poke_former_neighbours(key, address)
         self._changed_at.pop(key, None)
         await self.fleet.forget(key)
         await self.sentinels.forget(key)
@@ -284,15 +288,21 @@ class Runtime:
         service = parse_service(body)
         if service is None:
             return
+        key = (service.namespace, service.cluster)
+        address = self._address(key)
         self.inventory.put_service(service)
-        self._poke_known(service.namespace, service.cluster)
+        self._poke_former_neighbours(key, address)
+        self._poke_known(*key)
 
     def service_gone(self, body: Mapping[str, Any]) -> None:
         service = parse_service(body)
         if service is None:
             return
-        self.inventory.drop_service(service.namespace, service.cluster)
-        self._poke_known(service.namespace, service.cluster)
+        key = (service.namespace, service.cluster)
+        address = self._address(key)
+        self.inventory.drop_service(*key)
+        self._poke_former_neighbours(key, address)
+        self._poke_known(*key)
 
     def scheduler_pod_seen(self, body: Mapping[str, Any]) -> None:
         """A scheduler Pod that (re)started and became ready means a scheduler to refill."""
@@ -305,6 +315,20 @@ class Runtime:
         if self._pod_marks.get(key) != mark:
             self._pod_marks[key] = mark
             self._poke_known(*key)
+
+    def _address(self, key: Key) -> str | None:
+        cluster = self.inventory.cluster(key)
+        return self.inventory.address_of(cluster) if cluster is not None else None
+
+    def _poke_former_neighbours(self, key: Key, before: str | None) -> None:
+        """Re-check the clusters left at a scheduler address that this cluster gave up.
+
+        They may have been refused for sharing it, and need not wait for the periodic check.
+        """
+        if before is None or before == self._address(key):
+            return
+        for other in self.inventory.clusters_at(before):
+            self.fleet.poke(other)
 
     def _poke_known(self, namespace: str, cluster: str) -> None:
         if self.inventory.cluster((namespace, cluster)) is not None:

@@ -481,6 +481,23 @@ async def test_an_unreachable_scheduler_is_reported_once_however_often_it_is_tri
     assert (core.changed, core.reports) == ([], [])
 
 
+async def test_an_unreachable_scheduler_is_reported_again_when_the_cause_changes() -> None:
+    address = f"tcp://127.0.0.1:{free_port()}"
+    core = await operator_for("new-cause", address, timeout=2)
+    core.apply("lonely", recorder_spec("lonely"))
+    run = ClusterPass(core.cluster, core.inventory, core.client, core.outcomes,
+                      core.changed.append, core.reports.append)
+    try:
+        run.mark_unreachable(SchedulerUnreachable(address, "it accepts no connections"))
+        run.mark_unreachable(SchedulerUnreachable(address, "it accepts no connections"))
+        run.mark_unreachable(SchedulerUnreachable(address, "no answer within 2 s"))
+    finally:
+        await core.client.close()
+
+    assert "no answer within 2 s" in core.outcome("lonely").message
+    assert len(core.reports) == 2
+
+
 async def test_plugins_waiting_for_one_unreachable_scheduler_share_one_log_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dask_plugin_operator import runtime
+from dask_plugin_operator.addresses import ADDRESS_ANNOTATION
 from dask_plugin_operator.config import OperatorConfig
 from dask_plugin_operator.inventory import Key
 from dask_plugin_operator.runtime import Runtime
@@ -132,3 +133,34 @@ async def test_a_changed_plugin_is_replaced_at_once_unless_it_moves_ahead(
     assert pokes == [PROD]
     await quiet()
     assert pokes == [PROD, PROD]
+
+
+def annotated_cluster(name: str, address: str) -> dict[str, Any]:
+    return {"metadata": {"namespace": NAMESPACE, "name": name,
+                         "annotations": {ADDRESS_ANNOTATION: address}}}
+
+
+async def test_a_cluster_that_stops_sharing_a_scheduler_re_checks_the_one_it_left(
+    operator_runtime: tuple[Runtime, list[Key]],
+) -> None:
+    subject, pokes = operator_runtime
+    subject.cluster_seen(annotated_cluster("blue", "tcp://127.0.0.1:8786"))
+    subject.cluster_seen(annotated_cluster("green", "tcp://127.0.0.1:8786"))
+    pokes.clear()
+
+    subject.cluster_seen(annotated_cluster("green", "tcp://127.0.0.1:8787"))
+
+    assert sorted(pokes) == [(NAMESPACE, "blue"), (NAMESPACE, "green")]
+
+
+async def test_a_cluster_deleted_from_a_shared_scheduler_re_checks_the_one_left(
+    operator_runtime: tuple[Runtime, list[Key]],
+) -> None:
+    subject, pokes = operator_runtime
+    subject.cluster_seen(annotated_cluster("blue", "tcp://127.0.0.1:8786"))
+    subject.cluster_seen(annotated_cluster("green", "tcp://127.0.0.1:8786"))
+    pokes.clear()
+
+    await subject.cluster_gone((NAMESPACE, "green"))
+
+    assert pokes == [(NAMESPACE, "blue")]
