@@ -161,6 +161,10 @@ class Inventory:
 
     # Scheduler addresses, indexed so that a pass sees who else uses its scheduler.
 
+    def address_at(self, key: Key) -> str | None:
+        """The scheduler address of a known cluster, as last indexed."""
+        return self._addresses.get(key)
+
     def clusters_at(self, address: str) -> set[Key]:
         """The clusters whose scheduler has this address, from every namespace."""
         return set(self._at_address.get(address, ()))

@@ -255,7 +255,7 @@ class Runtime:
     def cluster_seen(self, body: Mapping[str, Any]) -> None:
         cluster = cluster_from_body(body)
         before = self.inventory.cluster(cluster.key)
-        address = self._address(cluster.key)
+        address = self.inventory.address_at(cluster.key)
         self.inventory.put_cluster(cluster)
         if before is not None and before == cluster:
             return
@@ -268,7 +268,7 @@ class Runtime:
         self.fleet.poke(cluster.key)
 
     async def cluster_gone(self, key: Key) -> None:
-        address = self._address(key)
+        address = self.inventory.address_at(key)
         cluster = self.inventory.drop_cluster(key)
         self._poke_former_neighbours(key, address)
         self._changed_at.pop(key, None)
@@ -289,7 +289,7 @@ class Runtime:
         if service is None:
             return
         key = (service.namespace, service.cluster)
-        address = self._address(key)
+        address = self.inventory.address_at(key)
         self.inventory.put_service(service)
         self._poke_former_neighbours(key, address)
         self._poke_known(*key)
@@ -299,7 +299,7 @@ class Runtime:
         if service is None:
             return
         key = (service.namespace, service.cluster)
-        address = self._address(key)
+        address = self.inventory.address_at(key)
         self.inventory.drop_service(*key)
         self._poke_former_neighbours(key, address)
         self._poke_known(*key)
@@ -316,16 +316,12 @@ class Runtime:
             self._pod_marks[key] = mark
             self._poke_known(*key)
 
-    def _address(self, key: Key) -> str | None:
-        cluster = self.inventory.cluster(key)
-        return self.inventory.address_of(cluster) if cluster is not None else None
-
     def _poke_former_neighbours(self, key: Key, before: str | None) -> None:
         """Re-check the clusters left at a scheduler address that this cluster gave up.
 
         They may have been refused for sharing it, and need not wait for the periodic check.
         """
-        if before is None or before == self._address(key):
+        if before is None or before == self.inventory.address_at(key):
             return
         for other in self.inventory.clusters_at(before):
             self.fleet.poke(other)

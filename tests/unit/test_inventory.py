@@ -182,6 +182,7 @@ def test_the_address_index_follows_annotations_services_and_deletions() -> None:
     inventory.put_cluster(annotated("prod", "h:1"))
     assert inventory.clusters_at("tcp://10.0.0.7:8786") == set()
     assert inventory.clusters_at("tcp://h:1") == {("analytics", "prod")}
+    assert inventory.address_at(("analytics", "prod")) == "tcp://h:1"
 
     inventory.put_cluster(cluster("prod"))
     inventory.drop_service("analytics", "prod")
@@ -191,3 +192,4 @@ def test_the_address_index_follows_annotations_services_and_deletions() -> None:
     inventory.put_service(service)
     inventory.drop_cluster(("analytics", "prod"))
     assert inventory.clusters_at("tcp://10.0.0.7:8786") == set()
+    assert inventory.address_at(("analytics", "prod")) is None
