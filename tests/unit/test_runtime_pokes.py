@@ -140,13 +140,22 @@ def annotated_cluster(name: str, address: str) -> dict[str, Any]:
                          "annotations": {ADDRESS_ANNOTATION: address}}}
 
 
-async def test_a_cluster_that_stops_sharing_a_scheduler_re_checks_the_one_it_left(
+@pytest.fixture
+def sharing_runtime(
     operator_runtime: tuple[Runtime, list[Key]],
-) -> None:
+) -> tuple[Runtime, list[Key]]:
+    """Clusters blue and green on one scheduler, with the pokes of their arrival cleared."""
     subject, pokes = operator_runtime
     subject.cluster_seen(annotated_cluster("blue", "tcp://127.0.0.1:8786"))
     subject.cluster_seen(annotated_cluster("green", "tcp://127.0.0.1:8786"))
     pokes.clear()
+    return subject, pokes
+
+
+async def test_a_cluster_that_stops_sharing_a_scheduler_re_checks_the_one_it_left(
+    sharing_runtime: tuple[Runtime, list[Key]],
+) -> None:
+    subject, pokes = sharing_runtime
 
     subject.cluster_seen(annotated_cluster("green", "tcp://127.0.0.1:8787"))
 
@@ -154,12 +163,9 @@ async def test_a_cluster_that_stops_sharing_a_scheduler_re_checks_the_one_it_lef
 
 
 async def test_a_cluster_deleted_from_a_shared_scheduler_re_checks_the_one_left(
-    operator_runtime: tuple[Runtime, list[Key]],
+    sharing_runtime: tuple[Runtime, list[Key]],
 ) -> None:
-    subject, pokes = operator_runtime
-    subject.cluster_seen(annotated_cluster("blue", "tcp://127.0.0.1:8786"))
-    subject.cluster_seen(annotated_cluster("green", "tcp://127.0.0.1:8786"))
-    pokes.clear()
+    subject, pokes = sharing_runtime
 
     await subject.cluster_gone((NAMESPACE, "green"))
 
