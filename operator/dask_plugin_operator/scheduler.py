@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from distributed.comm.core import CommClosedError
+from distributed.comm.core import Comm, CommClosedError
 from distributed.core import ConnectionPool
 
 from .loader import SETUPS_KEY
@@ -325,17 +325,20 @@ class SchedulerClient:
 
         The scheduler handles the messages of one connection one after another, so they
         take effect in the order given. Errors raised by its handlers are answers here.
+        Connecting is bounded by the client's timeout and the answers by ``timeout``, so
+        a scheduler nobody can reach is told apart from one that does not answer.
         """
         limit = timeout or self.timeout
         op = " then ".join(name for name, _ in calls)
         try:
-            return await asyncio.wait_for(self._exchange(calls), limit)
+            return await self._exchange(calls, limit)
+        except SchedulerUnreachable:
+            raise
         except asyncio.TimeoutError:
             raise SchedulerUnreachable(
                 self.address, f"no answer to {op} within {limit:g} s"
             ) from None
-        except (OSError, CommClosedError, ValueError, TypeError) as error:
-            # distributed raises ValueError/TypeError for malformed addresses.
+        except OSError as error:
             raise SchedulerUnreachable(
                 self.address, f"{op} failed: {type(error).__name__}: {error}"
             ) from error
@@ -346,30 +349,46 @@ class SchedulerClient:
                 f"{type(error).__name__}: {error}"
             ) from error
 
-    async def _exchange(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    async def _exchange(self, calls: list[tuple[str, dict[str, Any]]],
+                        limit: float) -> list[Any]:
         # A pooled connection may have been closed by a scheduler that restarted since;
         # that shows only on use, so one fresh connection is tried before giving up.
         try:
-            return await self._exchange_once(calls)
+            return await self._exchange_once(calls, limit)
         except CommClosedError:
             connections = await self._pool()
             connections.remove(self.address)
-            return await self._exchange_once(calls)
+            return await self._exchange_once(calls, limit)
 
-    async def _exchange_once(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    async def _exchange_once(self, calls: list[tuple[str, dict[str, Any]]],
+                             limit: float) -> list[Any]:
         connections = await self._pool()
-        comm = await connections.connect(self.address)
+        comm = await self._connect(connections)
         try:
-            for op, message in calls:
-                request = {"op": op, "reply": True, **message}
-                await comm.write(request, on_error="raise")  # type: ignore[no-untyped-call]
-            return [await comm.read() for _ in calls]  # type: ignore[no-untyped-call]
-        except BaseException:
-            # A half-used connection cannot be reused: its next read would be ours.
-            comm.abort()  # type: ignore[no-untyped-call]
-            raise
+            return await asyncio.wait_for(_talk(comm, calls), limit)
         finally:
             connections.reuse(self.address, comm)
+
+    async def _connect(self, connections: ConnectionPool) -> Comm:
+        """A connection to the scheduler, from the pool or new and shaken hands with."""
+        # distributed gives up connecting after the timeout but waits for the handshake
+        # without end; a second timeout's worth bounds that wait.
+        handshake_limit = 2 * self.timeout
+        try:
+            return await asyncio.wait_for(connections.connect(self.address), handshake_limit)
+        except asyncio.TimeoutError:
+            raise SchedulerUnreachable(
+                self.address, f"connected, but no Dask handshake within {handshake_limit:g} s"
+            ) from None
+        except OSError as error:
+            # Not the error of distributed's last attempt: whether that was a refusal or
+            # a timeout varies from try to try, and the status would change with it.
+            raise SchedulerUnreachable(
+                self.address, f"no connection within {self.timeout:g} s"
+            ) from error
+        except (ValueError, TypeError) as error:
+            # distributed raises these for malformed addresses and for tls:// ones.
+            raise SchedulerUnreachable(self.address, _address_problem(error)) from error
 
     async def _pool(self) -> ConnectionPool:
         if self._connections is None:
@@ -398,6 +417,27 @@ class SchedulerPool:
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+
+
+async def _talk(comm: Comm, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """Write every message, then read every answer, on one connection."""
+    try:
+        for op, message in calls:
+            request = {"op": op, "reply": True, **message}
+            await comm.write(request, on_error="raise")  # type: ignore[no-untyped-call]
+        return [await comm.read() for _ in calls]  # type: ignore[no-untyped-call]
+    except BaseException:
+        # A half-used connection cannot be reused: its next read would be ours.
+        comm.abort()  # type: ignore[no-untyped-call]
+        raise
+
+
+def _address_problem(error: Exception) -> str:
+    """What is wrong with an address distributed refused to connect to."""
+    if "ssl_context" in str(error) or "TLS" in str(error):
+        return ("tls:// addresses are not supported yet: the operator connects to "
+                "schedulers over tcp:// only")
+    return f"the address is not one Dask can connect to: {error}"
 
 
 def _raise_for_error(address: str, op: str, answer: Any) -> None:

@@ -68,6 +68,34 @@ async def test_every_call_fails_against_an_address_nobody_listens_on(call: str) 
     await client.close()
 
 
+async def test_an_address_nobody_listens_on_gets_the_same_words_every_time() -> None:
+    address = f"tcp://127.0.0.1:{free_port()}"
+    client = SchedulerClient(address, timeout=0.5)
+
+    causes = []
+    for _ in range(3):
+        with pytest.raises(SchedulerUnreachable) as raised:
+            await client.identity()
+        causes.append(raised.value.cause)
+
+    assert causes == [causes[0]] * 3
+    assert causes[0] == "no connection within 0.5 s"
+    await client.close()
+
+
+@pytest.mark.parametrize(("address", "words"), [
+    ("tls://127.0.0.1:8786", "tls:// addresses are not supported yet"),
+    ("127.0.0.1", "missing port number"),
+])
+async def test_an_address_dask_cannot_use_is_explained(address: str, words: str) -> None:
+    client = SchedulerClient(address, timeout=0.5)
+
+    with pytest.raises(SchedulerUnreachable, match=words):
+        await client.identity()
+
+    await client.close()
+
+
 async def test_registration_gives_up_on_a_worker_stuck_in_setup(
     own_cluster: LocalDaskCluster,
 ) -> None:
