@@ -171,9 +171,12 @@ class Runtime:
         remove it as an orphan when they answer again.
         """
         clusters = self.inventory.clusters_in(plugin.namespace)
+        worked_on = set(self.outcomes.get(plugin.key, {}))
         if plugin.spec is None:
-            return clusters  # an invalid spec says nothing about where an earlier one went
-        worked_on = self.outcomes.get(plugin.key, {})
+            # An invalid spec selects nothing: an earlier one went where the operator
+            # worked on it, or where the status (kept while invalid) says it went.
+            worked_on.update(_clusters_named(plugin.status))
+            return [c for c in clusters if c.name in worked_on]
         return [c for c in clusters if plugin.selects(c) or c.name in worked_on]
 
     async def _sync_bounded(self, cluster: ClusterEntry) -> bool:
@@ -431,3 +434,8 @@ def _pod_mark(body: Mapping[str, Any]) -> tuple[Any, ...]:
     restarts = sum(int(c.get("restartCount") or 0) for c in containers)
     ready = all(bool(c.get("ready")) for c in containers) and bool(containers)
     return ((body.get("metadata") or {}).get("uid"), restarts, ready)
+
+
+def _clusters_named(status: Mapping[str, Any]) -> set[str]:
+    return {str(entry.get("name")) for entry in status.get("clusters") or []
+            if isinstance(entry, Mapping)}

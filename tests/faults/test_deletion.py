@@ -21,7 +21,7 @@ from e2e.harness import (
 )
 
 from .conftest import StartDask, StartOperator
-from .observe import cluster_entry, events_about, wait_for_state
+from .observe import cluster_entry, events_about, wait_for_reason, wait_for_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -98,3 +98,38 @@ def test_a_deleted_daskcluster_is_dropped_from_every_plugin_status(
                             and kube.plugin(namespace, n))
         assert [entry["name"] for entry in plugin["status"]["clusters"]] == ["prod"]
         assert plugin["status"]["matched"] == 1
+
+
+def test_deleting_a_plugin_that_was_never_valid_waits_for_no_scheduler(
+    kube: Kube, namespace: str, start_operator: StartOperator, start_dask: StartDask
+) -> None:
+    start_operator([namespace], "--rpc-timeout", "1", "--deletion-timeout", "60")
+    gone = start_dask(workers=0)
+    gone.stop()
+    kube.apply(dask_cluster("gone", namespace, gone.address, {}))
+    kube.apply(worker_plugin("broken", namespace, {"environ": {"1ST": "a"}}))
+    wait_for_reason(kube, namespace, "broken", "Invalid")
+
+    # Well within the deletion timeout: nothing was ever registered to wait for.
+    kube.kubectl("delete", "workerplugin", "broken", "-n", namespace, "--timeout=20s")
+
+    assert kube.plugin(namespace, "broken") is None
+    assert events_about(kube, namespace, "broken", "DeletionTimedOut") == []
+
+
+def test_deleting_a_plugin_made_invalid_still_waits_for_where_it_was_registered(
+    kube: Kube, namespace: str, start_operator: StartOperator, dask: LocalDaskCluster
+) -> None:
+    start_operator([namespace], "--rpc-timeout", "1", "--deletion-timeout", "3")
+    kube.apply(dask_cluster("prod", namespace, dask.address, {}))
+    kube.apply(worker_plugin("recorder", namespace, recorder("first")))
+    eventually("the plugin is ready", lambda: is_ready(kube.plugin(namespace, "recorder")))
+    kube.apply(worker_plugin("recorder", namespace, {"environ": {"1ST": "a"}}))
+    wait_for_reason(kube, namespace, "recorder", "Invalid")
+    dask.stop()
+
+    kube.kubectl("delete", "workerplugin", "recorder", "-n", namespace, "--timeout=30s")
+
+    (event,) = eventually("an Event says where the plugin stays",
+                          lambda: events_about(kube, namespace, "recorder", "DeletionTimedOut"))
+    assert "cluster prod did not answer within 3 s" in event, event
