@@ -388,7 +388,8 @@ class SchedulerClient:
             ) from error
         except (ValueError, TypeError) as error:
             # distributed raises these for malformed addresses and for tls:// ones.
-            raise SchedulerUnreachable(self.address, _address_problem(error)) from error
+            raise SchedulerUnreachable(
+                self.address, _address_problem(self.address, error)) from error
 
     async def _pool(self) -> ConnectionPool:
         if self._connections is None:
@@ -432,9 +433,9 @@ async def _talk(comm: Comm, calls: list[tuple[str, dict[str, Any]]]) -> list[Any
         raise
 
 
-def _address_problem(error: Exception) -> str:
+def _address_problem(address: str, error: Exception) -> str:
     """What is wrong with an address distributed refused to connect to."""
-    if "ssl_context" in str(error) or "TLS" in str(error):
+    if address.startswith("tls://"):  # distributed asks for an SSL context it lacks
         return ("tls:// addresses are not supported yet: the operator connects to "
                 "schedulers over tcp:// only")
     return f"the address is not one Dask can connect to: {error}"
