@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from distributed.comm.addressing import parse_address, parse_host_port
+
 ADDRESS_ANNOTATION = "plugins.dask.org/scheduler-address"
 CLUSTER_LABEL = "dask.org/cluster-name"
 COMPONENT_LABEL = "dask.org/component"
@@ -74,3 +76,28 @@ def scheduler_address(
         return None
     host = service.cluster_ip or service.dns_name
     return f"tcp://{host}:{service.comm_port}"
+
+
+def address_problem(address: str) -> str | None:
+    """What makes a scheduler address unusable for the operator, or None if nothing does.
+
+    Only the annotation can give such an address; one read from a Service is always
+    ``tcp://host:port``.
+    """
+    try:
+        scheme, location = parse_address(address, strict=True)
+    except ValueError as error:
+        return str(error)
+    if scheme == "tls":
+        return "tls:// is not supported yet; the operator reaches schedulers over tcp:// only"
+    if scheme != "tcp":
+        return f"the scheme is {scheme}://; the operator reaches schedulers over tcp:// only"
+    try:
+        host, port = parse_host_port(location)
+    except ValueError:
+        return f"{location!r} is not host:port"
+    if not host or any(character.isspace() for character in host):
+        return f"{host!r} is not a host name or IP address"
+    if not 0 < int(port) < 65536:
+        return f"port {port} is out of range"
+    return None

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import metrics
-from .addresses import CLUSTER_LABEL, parse_service
+from .addresses import ADDRESS_ANNOTATION, CLUSTER_LABEL, address_problem, parse_service
 from .config import OperatorConfig
 from .events import Report
 from .fleet import Backoff, Fleet
@@ -89,8 +89,8 @@ class Runtime:
         plugin = self._parse_plugin(key, uid, generation, body)
         self.inventory.put_plugin(plugin)
         self._update_gauges()
-        if plugin.error is not None:
-            self._report_invalid(plugin)
+        if plugin.error is not None and not plugin.deleting:
+            self._report_invalid(plugin)  # a deletion bumps the generation: no news
         if before is not None or _status_is_stale(plugin):
             self.reporter.changed(key)
         self._poke_touched(before, plugin)
@@ -207,11 +207,12 @@ class Runtime:
             )
 
         names = ", ".join(cluster.name for cluster in clusters)
-        whose = "scheduler of cluster" if len(clusters) == 1 else "schedulers of clusters"
+        whose, answers = ("scheduler of cluster", "it answers") if len(clusters) == 1 \
+            else ("schedulers of clusters", "they answer")
         self.reporter.announce(Report(
             plugin, "Warning", "DeletionTimedOut",
             f"Released although the {whose} {names} did not answer within {timeout}; "
-            "the plugin stays registered there until they answer again, when the operator "
+            f"the plugin stays registered there until {answers} again, when the operator "
             "unregisters it.",
         ))
 
@@ -343,6 +344,12 @@ class Runtime:
         if address is None:
             self._mark_waiting(cluster)
             return True
+        problem = address_problem(address)
+        if problem is not None:
+            self._mark_outcomes(cluster, "Error", (
+                f"The scheduler address {address} cannot be used: {problem}. Fix the "
+                f"annotation {ADDRESS_ANNOTATION} on the DaskCluster."))
+            return True
         sharing = self._clusters_sharing(cluster, address)
         if sharing:
             # Each cluster would unregister what the other's plugins need, pass after pass.
@@ -382,7 +389,7 @@ class Runtime:
             f"Waiting for the scheduler Service: a Service labelled "
             f"dask.org/cluster-name={cluster.name} and dask.org/component=scheduler "
             f"(dask-kubernetes creates {cluster.name}-scheduler), or the annotation "
-            "plugins.dask.org/scheduler-address on the DaskCluster."))
+            f"{ADDRESS_ANNOTATION} on the DaskCluster."))
 
     def _mark_outcomes(self, cluster: ClusterEntry, state: ClusterState,
                        message: str) -> None:

@@ -378,7 +378,8 @@ class SchedulerClient:
             return await asyncio.wait_for(connections.connect(self.address), handshake_limit)
         except asyncio.TimeoutError:
             raise SchedulerUnreachable(
-                self.address, f"connected, but no Dask handshake within {handshake_limit:g} s"
+                self.address, f"connected, but no Dask handshake within {handshake_limit:g} s; "
+                "is this the scheduler's comm port (not its dashboard)?"
             ) from None
         except OSError as error:
             # Not the error of distributed's last attempt: whether that was a refusal or
@@ -387,9 +388,11 @@ class SchedulerClient:
                 self.address, f"no connection within {self.timeout:g} s"
             ) from error
         except (ValueError, TypeError) as error:
-            # distributed raises these for malformed addresses and for tls:// ones.
+            # distributed raises these for malformed addresses, and for tls:// ones
+            # without TLS settings; the runtime checks annotations before it gets here.
             raise SchedulerUnreachable(
-                self.address, _address_problem(self.address, error)) from error
+                self.address, f"the address is not one Dask can connect to: {error}"
+            ) from error
 
     async def _pool(self) -> ConnectionPool:
         if self._connections is None:
@@ -431,14 +434,6 @@ async def _talk(comm: Comm, calls: list[tuple[str, dict[str, Any]]]) -> list[Any
         # A half-used connection cannot be reused: its next read would be ours.
         comm.abort()  # type: ignore[no-untyped-call]
         raise
-
-
-def _address_problem(address: str, error: Exception) -> str:
-    """What is wrong with an address distributed refused to connect to."""
-    if address.startswith("tls://"):  # distributed asks for an SSL context it lacks
-        return ("tls:// addresses are not supported yet: the operator connects to "
-                "schedulers over tcp:// only")
-    return f"the address is not one Dask can connect to: {error}"
 
 
 def _raise_for_error(address: str, op: str, answer: Any) -> None:

@@ -23,7 +23,7 @@ from e2e.harness import (
 )
 
 from .conftest import StartDask
-from .observe import events_about, lines, wait_for_periodic_checks, wait_for_reason
+from .observe import events_about, lines, wait_for_periodic_checks, wait_for_reason, wait_for_state
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -134,3 +134,26 @@ def test_a_spec_only_the_operator_can_judge_is_invalid_once_per_generation(
     worker.wait_for_log(r"WorkerRecorder fixed setup on", timeout=10)
     assert worker.count(r"WorkerRecorder first teardown on") == 1
     assert worker.count(r"WorkerRecorder valid setup on") == 1
+
+
+# Scheduler addresses an annotation can give that the operator cannot use.
+UNUSABLE_ADDRESSES = {
+    "tls": ("tls://127.0.0.1:8786", "tls:// is not supported yet"),
+    "dashboard-url": ("http://127.0.0.1:8787", "the scheme is http://"),
+    "no-port": ("scheduler.example.org", "'scheduler.example.org' is not host:port"),
+}
+
+
+@pytest.mark.e2e
+def test_a_scheduler_address_the_operator_cannot_use_names_the_annotation_to_fix(
+    kube: Kube, namespace: str, operator: OperatorProcess
+) -> None:
+    kube.apply(*(dask_cluster(name, namespace, address, {})
+                 for name, (address, _) in UNUSABLE_ADDRESSES.items()))
+    kube.apply(worker_plugin("recorder", namespace, recorder("r")))
+
+    for name, (_, words) in UNUSABLE_ADDRESSES.items():
+        entry = wait_for_state(kube, namespace, "recorder", name, "Error", timeout=20)
+        assert words in entry["message"], entry
+        assert "plugins.dask.org/scheduler-address" in entry["message"], entry
+    assert not is_ready(kube.plugin(namespace, "recorder"))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from dask_plugin_operator.addresses import (
     ADDRESS_ANNOTATION,
     SchedulerService,
+    address_problem,
     parse_service,
     scheduler_address,
 )
@@ -113,3 +116,24 @@ def test_an_empty_annotation_falls_back_to_the_service() -> None:
 
 def test_there_is_no_address_before_the_service_exists() -> None:
     assert scheduler_address({"unrelated": "annotation"}, None) is None
+
+
+@pytest.mark.parametrize(("address", "problem"), [
+    ("tls://scheduler:8786", "tls:// is not supported yet"),
+    ("http://scheduler:8787", "the scheme is http://"),
+    ("tcp://scheduler", "'scheduler' is not host:port"),
+    ("tcp://scheduler:comm", "'scheduler:comm' is not host:port"),
+    ("tcp://not an address:8786", "'not an address' is not a host name"),
+    ("tcp://:8786", "'' is not a host name"),
+    ("tcp://scheduler:70000", "port 70000 is out of range"),
+])
+def test_an_unusable_scheduler_address_is_explained(address: str, problem: str) -> None:
+    assert problem in (address_problem(address) or "")
+
+
+@pytest.mark.parametrize("address", [
+    "tcp://10.96.0.12:8786", "tcp://[::1]:8786",
+    "tcp://demo-scheduler.analytics.svc.cluster.local:8786",
+])
+def test_a_tcp_address_with_host_and_port_is_usable(address: str) -> None:
+    assert address_problem(address) is None
