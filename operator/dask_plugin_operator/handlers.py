@@ -85,10 +85,11 @@ async def plugin_deleted(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
     key = _key(body)
     stranded = await runtime.plugin_deleted(key)
     if stranded:
+        where = "cluster" if len(stranded) == 1 else "clusters"
         logger.warning(
-            "The plugin stays registered on unreachable clusters %s; it is released "
-            "anyway, and unregistered there as soon as their schedulers answer again.",
-            ", ".join(stranded))
+            "The plugin stays registered on the unreachable %s %s; it is released anyway, "
+            "and unregistered there as soon as the scheduler answers again.",
+            where, ", ".join(stranded))
     else:
         logger.info("The plugin was unregistered from every cluster.")
 

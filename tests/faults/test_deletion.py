@@ -21,7 +21,7 @@ from e2e.harness import (
 )
 
 from .conftest import StartDask, StartOperator
-from .observe import cluster_entry, events_about, wait_for_reason, wait_for_state
+from .observe import cluster_entry, events_about, lines, wait_for_reason, wait_for_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -103,7 +103,7 @@ def test_a_deleted_daskcluster_is_dropped_from_every_plugin_status(
 def test_deleting_a_plugin_that_was_never_valid_waits_for_no_scheduler(
     kube: Kube, namespace: str, start_operator: StartOperator, start_dask: StartDask
 ) -> None:
-    start_operator([namespace], "--rpc-timeout", "1", "--deletion-timeout", "60")
+    operator = start_operator([namespace], "--rpc-timeout", "1", "--deletion-timeout", "60")
     gone = start_dask(workers=0)
     gone.stop()
     kube.apply(dask_cluster("gone", namespace, gone.address, {}))
@@ -115,6 +115,9 @@ def test_deleting_a_plugin_that_was_never_valid_waits_for_no_scheduler(
 
     assert kube.plugin(namespace, "broken") is None
     assert events_about(kube, namespace, "broken", "DeletionTimedOut") == []
+    # The deletion bumped the generation (as a real API server does): no news to report.
+    invalid = lines(operator.log(), rf"WARNING.*Plugin {namespace}/broken \(generation")
+    assert len(invalid) == 1, invalid
 
 
 def test_deleting_a_plugin_made_invalid_still_waits_for_where_it_was_registered(
