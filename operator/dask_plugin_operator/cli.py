@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="watch every namespace (the default when none is given)")
     run.add_argument("-v", "--verbose", action="store_true",
                      help="log at debug level, Kopf's own debug logs included")
-    run.add_argument("--debug", action="store_true", help="as --verbose, with asyncio's debug logs too")
+    run.add_argument("--debug", action="store_true",
+                     help="as --verbose, with asyncio's debug logs too")
     run.add_argument("--quiet", action="store_true", help="log warnings and errors only")
     run.add_argument("--log-format", choices=["plain", "full", "json"], default="plain")
     run.add_argument("--liveness", metavar="URL",

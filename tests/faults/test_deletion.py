@@ -55,13 +55,19 @@ class LastWords:
         return self.seen[-1]
 
 
-def test_deleting_a_plugin_whose_scheduler_is_gone_ends_after_the_deletion_timeout(
-    kube: Kube, namespace: str, start_operator: StartOperator, dask: LocalDaskCluster
-) -> None:
+def register_recorder(kube: Kube, namespace: str, start_operator: StartOperator,
+                      dask: LocalDaskCluster) -> None:
+    """An operator quick to give up on schedulers, and a plugin registered on prod."""
     start_operator([namespace], "--rpc-timeout", "1", "--deletion-timeout", "3")
     kube.apply(dask_cluster("prod", namespace, dask.address, {}))
     kube.apply(worker_plugin("recorder", namespace, recorder("stranded")))
     eventually("the plugin is ready", lambda: is_ready(kube.plugin(namespace, "recorder")))
+
+
+def test_deleting_a_plugin_whose_scheduler_is_gone_ends_after_the_deletion_timeout(
+    kube: Kube, namespace: str, start_operator: StartOperator, dask: LocalDaskCluster
+) -> None:
+    register_recorder(kube, namespace, start_operator, dask)
     dask.stop()
     wait_for_state(kube, namespace, "recorder", "prod", "Unreachable")
 
@@ -123,10 +129,7 @@ def test_deleting_a_plugin_that_was_never_valid_waits_for_no_scheduler(
 def test_deleting_a_plugin_made_invalid_still_waits_for_where_it_was_registered(
     kube: Kube, namespace: str, start_operator: StartOperator, dask: LocalDaskCluster
 ) -> None:
-    start_operator([namespace], "--rpc-timeout", "1", "--deletion-timeout", "3")
-    kube.apply(dask_cluster("prod", namespace, dask.address, {}))
-    kube.apply(worker_plugin("recorder", namespace, recorder("first")))
-    eventually("the plugin is ready", lambda: is_ready(kube.plugin(namespace, "recorder")))
+    register_recorder(kube, namespace, start_operator, dask)
     kube.apply(worker_plugin("recorder", namespace, {"environ": {"1ST": "a"}}))
     wait_for_reason(kube, namespace, "recorder", "Invalid")
     dask.stop()
