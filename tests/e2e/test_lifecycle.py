@@ -217,8 +217,10 @@ def test_a_mistyped_scheduler_address_can_be_corrected_in_place(
 ) -> None:
     kube.apply(dask_cluster("prod", namespace, "notanaddress", {}))
     kube.apply(worker_plugin("recorder", namespace, recorder("typo")))
-    eventually("the plugin reports the scheduler unreachable", lambda: condition(
-        kube.plugin(namespace, "recorder"), "Ready").get("reason") == "SchedulerUnreachable")
+    ready = eventually("the plugin reports the address unusable", lambda: (
+        condition(kube.plugin(namespace, "recorder"), "Ready").get("reason")
+        == "RegistrationFailed") and condition(kube.plugin(namespace, "recorder"), "Ready"))
+    assert "'notanaddress' is not host:port" in ready["message"], ready
 
     kube.kubectl("annotate", "daskcluster", "prod", "-n", namespace, "--overwrite",
                  f"plugins.dask.org/scheduler-address={dask.address}")
