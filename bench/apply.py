@@ -66,7 +66,7 @@ def run(runs: int, quick: bool, against: Path | None = None,
             addresses = [cluster.address for cluster in clusters]
             api = Api(sandbox.kubeconfig)
             for label, code in variants.items():
-                namespaces = [f"{label}-{size}" for size in sizes]
+                namespaces = [_namespace(label, size) for size in sizes]
                 for namespace in namespaces:
                     api.create_namespace(namespace)
                 extra = operator_args if label == "operator" else ()
@@ -94,16 +94,21 @@ def run(runs: int, quick: bool, against: Path | None = None,
     return report
 
 
+def _namespace(label: str, size: int) -> str:
+    """Where the clusters of one size live for one variant (operator, against)."""
+    return f"{label}-{size}"
+
+
 def _create_clusters(api: Api, labels: Iterable[str], addresses: Sequence[str]) -> None:
     for label in labels:
         for index, address in enumerate(addresses):
-            api.create_cluster(f"{label}-{len(addresses)}", f"dask-{index:03d}", address)
+            api.create_cluster(_namespace(label, len(addresses)), f"dask-{index:03d}", address)
 
 
 def _delete_clusters(api: Api, labels: Iterable[str], size: int) -> None:
     for label in labels:
         for index in range(size):
-            api.delete_cluster(f"{label}-{size}", f"dask-{index:03d}")
+            api.delete_cluster(_namespace(label, size), f"dask-{index:03d}")
 
 
 def _one_round(report: Report, api: Api, operators: dict[str, OperatorProcess],
@@ -119,7 +124,8 @@ def _one_round(report: Report, api: Api, operators: dict[str, OperatorProcess],
 def _through_the_api(report: Report, api: Api, operator: OperatorProcess, label: str,
                      addresses: Sequence[str], marks: Path, index: int) -> None:
     size = len(addresses)
-    namespace, name, tag = f"{label}-{size}", f"mark-{index}", f"{label}-{size}-{index}"
+    namespace, name = _namespace(label, size), f"mark-{index}"
+    tag = f"{namespace}-{index}"
     cpu, started = operator.cpu_seconds(), time.time()
     api.create_plugin(namespace, name, mark_spec(marks, tag))
     setups = wait_for_marks(marks, tag, size)
